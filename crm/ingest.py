@@ -1,0 +1,295 @@
+"""Exactly-once ingest of mail into the interaction history.
+
+One call takes one batch and writes it set-wise (a handful of statements
+whatever the batch size). The caller wraps it, with the cursor that follows
+the batch, in one transaction: a crash before the commit repeats the batch, a
+crash after it does not, and the dedupe key makes a repeat harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from adapters.records import Address, MailRecord
+from crm.archive import Archive
+from crm.matching import MatchPolicy, Resolution, Resolver, chunked, direction, is_bulk
+from crm.models import (
+    Attachment,
+    Document,
+    Interaction,
+    InteractionSource,
+    Participant,
+)
+from crm.normalize import email_key
+from crm.review import note_unmatched
+
+
+@dataclass
+class IngestResult:
+    """What one batch brought: new entries, already known ones, and why others were left out."""
+
+    new: int = 0
+    known: int = 0
+    skipped: int = 0  # internal-only mail, not logged by policy
+    unmatched: int = 0  # new entries that no customer matched (yet)
+
+    def __iadd__(self, other: IngestResult) -> IngestResult:
+        self.new += other.new
+        self.known += other.known
+        self.skipped += other.skipped
+        self.unmatched += other.unmatched
+        return self
+
+
+@dataclass(frozen=True)
+class _Mail:
+    """A record with its participants classified, ready to store."""
+
+    record: MailRecord
+    participants: tuple[tuple[str, str, str, bool], ...]  # role, email, name, internal
+    direction: str
+    bulk: bool
+
+    @property
+    def external(self) -> list[str]:
+        return [email for _, email, _, internal in self.participants if not internal]
+
+
+def ingest_mail(
+    session: Session,
+    *,
+    account_id: int,
+    collection: str,
+    records: Sequence[MailRecord],
+    policy: MatchPolicy,
+    archive: Archive,
+) -> IngestResult:
+    """Append ``records`` to the history exactly once; note where each was seen."""
+    unique: dict[str, MailRecord] = {}
+    for record in records:
+        unique.setdefault(storage_key(record.dedupe_key), record)
+    existing = _existing(session, list(unique))
+    _note_sources(session, account_id, collection, {existing[k]: unique[k] for k in existing})
+    result = IngestResult(known=len(records) - len(unique) + len(existing))
+    fresh = [_classify(r, policy) for k, r in unique.items() if k not in existing]
+    logged = [m for m in fresh if m.external or policy.log_internal_mail]
+    result.skipped = len(fresh) - len(logged)
+    if logged:
+        resolutions = Resolver(session, policy).resolve({e for m in logged for e in m.external})
+        ids = _insert_interactions(session, logged)
+        _insert_participants(session, ids, logged, resolutions)
+        _note_sources(
+            session, account_id, collection, dict(zip(ids, (m.record for m in logged), strict=True))
+        )
+        _insert_attachments(session, ids, logged, archive)
+        result.new = len(logged)
+        result.unmatched = sum(1 for m in logged if not _any_match(m, resolutions))
+        note_unmatched(session, _review_candidates(logged, resolutions))
+    return result
+
+
+def storage_key(dedupe_key: str) -> str:
+    """The dedupe key as stored: long keys (a 900-byte Message-ID) become a digest."""
+    if len(dedupe_key) <= 500:
+        return dedupe_key
+    return "sha256:" + hashlib.sha256(dedupe_key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def thread_key(record: MailRecord) -> str:
+    """The thread a mail belongs to: the root of its References chain (RFC 5322 3.6.4)."""
+    root = record.references[0] if record.references else record.in_reply_to
+    return clean(root or record.message_id or record.dedupe_key, 998)
+
+
+def clean(text: str, limit: int | None = None) -> str:
+    """Text the database takes: no NUL (PostgreSQL refuses it), valid UTF-8, within ``limit``."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:limit] if limit is not None else text
+
+
+def _classify(record: MailRecord, policy: MatchPolicy) -> _Mail:
+    roles: list[tuple[str, Sequence[Address]]] = [
+        ("from", [record.sender] if record.sender else []),
+        ("to", record.to),
+        ("cc", record.cc),
+        ("bcc", record.bcc),
+    ]
+    seen: set[tuple[str, str]] = set()
+    participants = []
+    for role, addresses in roles:
+        for address in addresses:
+            email = clean(email_key(address.email), 320)
+            if not email or (role, email) in seen:
+                continue
+            seen.add((role, email))
+            participants.append((role, email, clean(address.name, 255), policy.is_internal(email)))
+    sender_internal = record.sender is not None and policy.is_internal(
+        email_key(record.sender.email)
+    )
+    has_external = any(not p[3] for p in participants)
+    return _Mail(
+        record=record,
+        participants=tuple(participants),
+        direction=direction(sender_internal, has_external),
+        bulk=is_bulk(record.automation_headers),
+    )
+
+
+def _existing(session: Session, keys: list[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for part in chunked(keys):
+        rows = session.execute(
+            select(Interaction.dedupe_key, Interaction.id).where(Interaction.dedupe_key.in_(part))
+        )
+        found.update({key: id_ for key, id_ in rows})
+    return found
+
+
+def _note_sources(
+    session: Session, account_id: int, collection: str, seen: dict[int, MailRecord]
+) -> None:
+    """Record that each interaction was seen in this account's collection (once)."""
+    if not seen:
+        return
+    known: dict[int, str] = {}
+    for part in chunked(list(seen)):
+        rows = session.execute(
+            select(InteractionSource.interaction_id, InteractionSource.remote_id).where(
+                InteractionSource.account_id == account_id,
+                InteractionSource.collection == collection,
+                InteractionSource.interaction_id.in_(part),
+            )
+        )
+        known.update({iid: rid for iid, rid in rows})
+    new_rows = [
+        {
+            "interaction_id": iid,
+            "account_id": account_id,
+            "collection": collection,
+            "remote_id": clean(rec.remote_id, 512),
+        }
+        for iid, rec in seen.items()
+        if iid not in known
+    ]
+    if new_rows:
+        session.execute(insert(InteractionSource), new_rows)
+    for iid, rec in seen.items():  # a remote id changes when UIDVALIDITY does
+        if iid in known and known[iid] != rec.remote_id:
+            session.execute(
+                update(InteractionSource)
+                .where(
+                    InteractionSource.interaction_id == iid,
+                    InteractionSource.account_id == account_id,
+                    InteractionSource.collection == collection,
+                )
+                .values(remote_id=clean(rec.remote_id, 512))
+            )
+
+
+def _insert_interactions(session: Session, mails: list[_Mail]) -> list[int]:
+    rows = [_interaction_row(m) for m in mails]
+    result = session.execute(
+        insert(Interaction).returning(Interaction.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
+
+
+def _interaction_row(mail: _Mail) -> dict[str, Any]:
+    r = mail.record
+    return {
+        "kind": "email",
+        "direction": mail.direction,
+        "occurred_at": r.occurred_at,
+        "subject": clean(r.subject),
+        "body_text": clean(r.text),
+        "body_html": clean(r.html),
+        "dedupe_key": storage_key(r.dedupe_key),
+        "message_id": clean(r.message_id, 998) if r.message_id else None,
+        "thread_key": thread_key(r),
+        "is_bulk": mail.bulk,
+        "size": r.size,
+        "defects": clean("\n".join(r.defects)),
+    }
+
+
+def _insert_participants(
+    session: Session, ids: list[int], mails: list[_Mail], resolved: dict[str, Resolution | None]
+) -> None:
+    rows = []
+    for iid, mail in zip(ids, mails, strict=True):
+        for role, email, name, internal in mail.participants:
+            match = None if internal else resolved.get(email)
+            linked = match is not None and match.is_match
+            rows.append(
+                {
+                    "interaction_id": iid,
+                    "role": role,
+                    "email": email,
+                    "name": name,
+                    "is_internal": internal,
+                    "person_id": match.person_id if linked and match else None,
+                    "organization_id": match.organization_id if linked and match else None,
+                    "match_reason": match.reason if linked and match else None,
+                }
+            )
+    if rows:
+        session.execute(insert(Participant), rows)
+
+
+def _insert_attachments(
+    session: Session, ids: list[int], mails: list[_Mail], archive: Archive
+) -> None:
+    rows, sizes = [], {}
+    for iid, mail in zip(ids, mails, strict=True):
+        for att in mail.record.attachments:
+            digest = archive.put(att.data)
+            sizes[digest] = att.size
+            rows.append(
+                {
+                    "interaction_id": iid,
+                    "document_sha256": digest,
+                    "filename": clean(att.filename, 512),
+                    "content_type": clean(att.content_type, 255),
+                    "size": att.size,
+                }
+            )
+    if not rows:
+        return
+    stored: set[str] = set()
+    for part in chunked(sorted(sizes)):
+        stored.update(session.scalars(select(Document.sha256).where(Document.sha256.in_(part))))
+    missing = [{"sha256": d, "size": s} for d, s in sizes.items() if d not in stored]
+    if missing:
+        session.execute(insert(Document), missing)
+    session.execute(insert(Attachment), rows)
+
+
+def _any_match(mail: _Mail, resolved: dict[str, Resolution | None]) -> bool:
+    return any((r := resolved.get(e)) is not None and r.is_match for e in mail.external)
+
+
+def _review_candidates(
+    mails: list[_Mail], resolved: dict[str, Resolution | None]
+) -> list[tuple[str, str, datetime]]:
+    """External addresses that matched nothing, once per mail; bulk mail adds none."""
+    out = []
+    for mail in mails:
+        if mail.bulk:
+            continue
+        names = {email: name for _, email, name, _ in mail.participants}
+        for email in dict.fromkeys(mail.external):
+            if resolved.get(email) is None:
+                out.append((email, names.get(email, ""), mail.record.occurred_at))
+    return out

@@ -1,0 +1,1 @@
+"""Alembic migrations of the crm schema (run by ``crmsync init``)."""

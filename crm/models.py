@@ -1,0 +1,400 @@
+"""SQLAlchemy 2.0 typed models of the CRM.
+
+Every datetime column holds aware UTC (see :class:`UTCDateTime`). The schema is
+created and upgraded by Alembic (crm/migrations); never by ``create_all``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, on SQLite (which has no time zones) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+# -- customers ------------------------------------------------------------------------
+
+
+class Organization(Base):
+    """A customer company; owns the mail domains that identify it."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    domains: Mapped[list[OrganizationDomain]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan"
+    )
+    people: Mapped[list[Person]] = relationship(back_populates="organization")
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (Index("ix_organizations_name", "name"),)
+
+
+class OrganizationDomain(Base):
+    """A mail domain (``example.org``) whose addresses belong to an organization."""
+
+    __tablename__ = "organization_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+
+    organization: Mapped[Organization] = relationship(back_populates="domains")
+
+
+class Person(Base):
+    """A customer contact, optionally working for an organization."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    display_name: Mapped[str] = mapped_column(String(255))
+    given_name: Mapped[str] = mapped_column(String(255), default="")
+    family_name: Mapped[str] = mapped_column(String(255), default="")
+    title: Mapped[str] = mapped_column(String(255), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organization: Mapped[Organization | None] = relationship(back_populates="people")
+    contact_points: Mapped[list[ContactPoint]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (Index("ix_people_display_name", "display_name"),)
+
+
+class ContactPoint(Base):
+    """An e-mail address (normalized) or phone number (E.164) of a person or organization.
+
+    An e-mail address belongs to one customer only (partial unique index), so
+    matching by address is never ambiguous; a phone number may be shared (a
+    switchboard).
+    """
+
+    __tablename__ = "contact_points"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "email" | "phone"
+    value: Mapped[str] = mapped_column(String(320))  # normalized: lower-case address, E.164
+    label: Mapped[str] = mapped_column(String(64), default="")  # work, home, mobile, ...
+    original: Mapped[str] = mapped_column(String(320), default="")  # as the source wrote it
+
+    person: Mapped[Person | None] = relationship(back_populates="contact_points")
+    organization: Mapped[Organization | None] = relationship(back_populates="contact_points")
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('email', 'phone')", name="kind"),
+        CheckConstraint("person_id IS NOT NULL OR organization_id IS NOT NULL", name="owner"),
+        Index("ix_contact_points_kind_value", "kind", "value"),
+        Index(
+            "uq_contact_points_email",
+            "value",
+            unique=True,
+            sqlite_where=text("kind = 'email'"),
+            postgresql_where=text("kind = 'email'"),
+        ),
+    )
+
+
+# -- accounts and sync state ----------------------------------------------------------
+
+
+class Account(Base):
+    """A mail, calendar or contacts account that crmsync pulls from."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    origin: Mapped[str] = mapped_column(String(16), default="config")  # config | web
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_success_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncCursor(Base):
+    """Where the last committed batch of one collection of an account ended."""
+
+    __tablename__ = "sync_cursors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    collection: Mapped[str] = mapped_column(String(512))
+    cursor: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "collection"),)
+
+
+class SyncRun(Base):
+    """One pass over one account: when, what it brought, how it ended."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running|ok|failed
+    new_count: Mapped[int] = mapped_column(Integer, default=0)
+    known_count: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    quarantined_count: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- the interaction history ----------------------------------------------------------
+
+
+class Interaction(Base):
+    """One entry of the history: a mail (later also meetings, calls, notes).
+
+    ``dedupe_key`` makes it exactly-once: the same mail seen in two mailboxes,
+    in Sent and in the logging inbox, or pulled twice, is one row with several
+    :class:`InteractionSource` rows.
+    """
+
+    __tablename__ = "interactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email
+    direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound | internal
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    dedupe_key: Mapped[str] = mapped_column(String(512), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    thread_key: Mapped[str] = mapped_column(String(998), index=True)
+    is_bulk: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    defects: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    participants: Mapped[list[Participant]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
+    )
+    sources: Mapped[list[InteractionSource]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan"
+    )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="interaction", cascade="all, delete-orphan"
+    )
+
+
+class InteractionSource(Base):
+    """Where an interaction was seen: account, collection (folder) and remote id."""
+
+    __tablename__ = "interaction_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    collection: Mapped[str] = mapped_column(String(512))
+    remote_id: Mapped[str] = mapped_column(String(512))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="sources")
+
+    __table_args__ = (UniqueConstraint("interaction_id", "account_id", "collection"),)
+
+
+class Participant(Base):
+    """A sender, recipient, organizer or attendee, and who it resolved to, and why."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))  # from | to | cc | bcc
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL"), index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    match_reason: Mapped[str | None] = mapped_column(String(16))  # address | domain | rule
+
+    interaction: Mapped[Interaction] = relationship(back_populates="participants")
+    person: Mapped[Person | None] = relationship()
+    organization: Mapped[Organization | None] = relationship()
+
+
+class Document(Base):
+    """A file in the content-addressed archive (stored once, however often attached)."""
+
+    __tablename__ = "documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Attachment(Base):
+    """A file attached to an interaction, pointing at its archived document."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(
+        ForeignKey("interactions.id", ondelete="CASCADE"), index=True
+    )
+    document_sha256: Mapped[str] = mapped_column(ForeignKey("documents.sha256"), index=True)
+    filename: Mapped[str] = mapped_column(String(512))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+
+    interaction: Mapped[Interaction] = relationship(back_populates="attachments")
+
+
+# -- what needs a person's attention ---------------------------------------------------
+
+
+class QuarantineItem(Base):
+    """A remote item that could not be parsed, kept with its reason and raw bytes."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    collection: Mapped[str] = mapped_column(String(512))
+    remote_id: Mapped[str] = mapped_column(String(512))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("account_id", "collection", "remote_id"),)
+
+
+class ReviewItem(Base):
+    """An external address that matched no customer: the review queue."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|assigned|ignored
+    interaction_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_review_items_status_last_seen", "status", "last_seen_at"),)
+
+
+class MatchRule(Base):
+    """An admin's decision on an address or domain, applied to new mail and the backlog.
+
+    ``pattern`` is a normalized address (``ann@example.org``) or a domain prefixed
+    with ``@`` (``@example.org``).
+    """
+
+    __tablename__ = "match_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(320), unique=True)
+    action: Mapped[str] = mapped_column(String(16))  # assign | ignore
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

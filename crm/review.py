@@ -1,0 +1,160 @@
+"""The review queue: external addresses that matched no customer, and what admins decide.
+
+A decision becomes a :class:`~crm.models.MatchRule` (or a contact point, when an
+address is assigned to a person) and is applied to the backlog at once: the
+mail already stored appears on the customer's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import CursorResult, Update, select, update
+from sqlalchemy.orm import Session
+
+from crm.matching import MatchPolicy, Resolver, chunked
+from crm.models import ContactPoint, MatchRule, Participant, Person, ReviewItem, utcnow
+from crm.normalize import InvalidValueError, email_key, valid_domain
+
+
+@dataclass(frozen=True)
+class Relinked:
+    """How an admin decision changed the history."""
+
+    participants: int
+    review_items_closed: int
+
+
+def note_unmatched(session: Session, sightings: Iterable[tuple[str, str, datetime]]) -> None:
+    """Count each (address, name, when) in the queue: new entries open, known ones grow."""
+    by_email: dict[str, list[tuple[str, datetime]]] = {}
+    for email, name, when in sightings:
+        by_email.setdefault(email, []).append((name, when))
+    if not by_email:
+        return
+    items: dict[str, ReviewItem] = {}
+    for part in chunked(sorted(by_email)):
+        items.update(
+            (i.email, i)
+            for i in session.scalars(select(ReviewItem).where(ReviewItem.email.in_(part)))
+        )
+    for email, seen in by_email.items():
+        times = [when for _, when in seen]
+        name = next((n for n, _ in reversed(seen) if n), "")
+        item = items.get(email)
+        if item is None:
+            item = ReviewItem(
+                email=email,
+                name=name,
+                interaction_count=0,
+                first_seen_at=min(times),
+                last_seen_at=max(times),
+            )
+            session.add(item)
+        item.interaction_count += len(seen)
+        item.first_seen_at = min(item.first_seen_at, *times)
+        item.last_seen_at = max(item.last_seen_at, *times)
+        item.name = name or item.name
+        if item.status == "assigned":  # its customer is gone: back into the queue
+            item.status = "open"
+    session.flush()
+
+
+def open_items(session: Session, limit: int | None = None) -> list[ReviewItem]:
+    """The open queue, most frequent first."""
+    query = (
+        select(ReviewItem)
+        .where(ReviewItem.status == "open")
+        .order_by(ReviewItem.interaction_count.desc(), ReviewItem.last_seen_at.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def assign_address(
+    session: Session,
+    email: str,
+    policy: MatchPolicy,
+    *,
+    person_id: int | None = None,
+    organization_id: int | None = None,
+) -> Relinked:
+    """The address belongs to a person (becomes their contact point) or to an organization
+    (a rule). Stored mail is re-linked."""
+    email = email_key(email)
+    if person_id is not None:
+        person = session.get(Person, person_id)
+        if person is None:
+            raise InvalidValueError("person", str(person_id), "no such person")
+        session.add(ContactPoint(person_id=person_id, kind="email", value=email, original=email))
+    elif organization_id is not None:
+        session.add(MatchRule(pattern=email, action="assign", organization_id=organization_id))
+    else:
+        raise InvalidValueError("assignment", email, "name a person or an organization")
+    session.flush()
+    return apply_to_backlog(session, policy, [email])
+
+
+def ignore(session: Session, pattern: str, policy: MatchPolicy) -> Relinked:
+    """Never queue this address (or ``@domain``) again; close its queue entries."""
+    pattern = "@" + valid_domain(pattern) if pattern.startswith("@") else email_key(pattern)
+    session.add(MatchRule(pattern=pattern, action="ignore"))
+    session.flush()
+    if pattern.startswith("@"):
+        emails = list(
+            session.scalars(
+                select(ReviewItem.email).where(
+                    ReviewItem.status == "open", ReviewItem.email.like("%" + pattern)
+                )
+            )
+        )
+    else:
+        emails = [pattern]
+    return apply_to_backlog(session, policy, emails)
+
+
+def apply_to_backlog(
+    session: Session, policy: MatchPolicy, emails: Iterable[str] | None = None
+) -> Relinked:
+    """Re-resolve unlinked external participants (all open queue entries if ``emails`` is
+    None) and link those that now match; close their queue entries."""
+    if emails is None:
+        emails = session.scalars(select(ReviewItem.email).where(ReviewItem.status == "open"))
+    wanted = sorted(set(emails))
+    resolved = Resolver(session, policy).resolve(wanted)
+    linked = closed = 0
+    now = utcnow()
+    for email, match in resolved.items():
+        if match is None:
+            continue
+        if match.is_match:
+            linked += _rowcount(
+                session,
+                update(Participant)
+                .where(
+                    Participant.email == email,
+                    Participant.is_internal.is_(False),
+                    Participant.person_id.is_(None),
+                    Participant.organization_id.is_(None),
+                )
+                .values(
+                    person_id=match.person_id,
+                    organization_id=match.organization_id,
+                    match_reason=match.reason,
+                ),
+            )
+        status = "assigned" if match.is_match else "ignored"
+        closed += _rowcount(
+            session,
+            update(ReviewItem)
+            .where(ReviewItem.email == email, ReviewItem.status == "open")
+            .values(status=status, resolved_at=now),
+        )
+    return Relinked(participants=linked, review_items_closed=closed)
+
+
+def _rowcount(session: Session, statement: Update) -> int:
+    result = session.execute(statement)
+    return result.rowcount if isinstance(result, CursorResult) else 0

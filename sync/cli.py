@@ -1,0 +1,248 @@
+"""The ``crmsync`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm import schema
+from crm.db import make_engine, make_sessionmaker
+from crm.importing import import_customers
+from crm.models import Account, QuarantineItem
+from crm.normalize import InvalidValueError
+from crm.review import apply_to_backlog, assign_address, ignore, open_items
+from crm.timeline import UnknownCustomerError, find_customer, timeline
+from sync import output
+from sync.config import Config, ConfigError, find_config_path, load_config
+from sync.runner import Runner, match_policy
+
+
+@dataclass
+class Context:
+    """What every command needs: the config and, opened on demand, the database."""
+
+    config_arg: str | None
+    _config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config_path(self.config_arg))
+        return self._config
+
+    def sessions(self, *, migrate: bool = False) -> sessionmaker[Session]:
+        engine = make_engine(self.config.database.url)
+        if migrate:
+            _ensure_sqlite_dir(self.config.database.url)
+            schema.upgrade(engine)
+        elif schema.current_revision(engine) != schema.head_revision():
+            raise click.ClickException(
+                "the database is not initialised or is outdated: run `crmsync init`"
+            )
+        return make_sessionmaker(engine)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the errors a person can fix into a message and exit status 2."""
+    try:
+        yield
+    except ConfigError as exc:
+        click.echo(f"configuration problems:\n{exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="config file (else $CRMSYNC_CONFIG, else ./config.toml)",
+)
+@click.option("-v", "--verbose", is_flag=True, help="log what happens")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """crmsync: every customer mail on the right customer's timeline, exactly once."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.pass_obj
+def init(obj: Context) -> None:
+    """Create the database, or upgrade it to this version's schema."""
+    with _user_errors():
+        obj.sessions(migrate=True)
+        obj.config.archive.path.mkdir(parents=True, exist_ok=True)
+    click.echo(f"database ready at revision {schema.head_revision()}")
+
+
+@main.command("check-config")
+@click.pass_obj
+def check_config(obj: Context) -> None:
+    """Validate the config file; print every problem with its key."""
+    with _user_errors():
+        config = obj.config
+    click.echo(f"{config.path}: OK ({len(config.accounts)} account(s))")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import data into the CRM."""
+
+
+@import_group.command("customers")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "vcard"]), help="default: from the file name"
+)
+@click.pass_obj
+def import_customers_cmd(obj: Context, file: Path, fmt: str | None) -> None:
+    """Import people and organizations from a CSV or vCard FILE (exit 1 if rows were refused)."""
+    with _user_errors():
+        sessions = obj.sessions()
+        with sessions.begin() as session:
+            report = import_customers(
+                session, file, default_region=obj.config.crm.default_region, fmt=fmt
+            )
+            relinked = apply_to_backlog(session, match_policy(obj.config))
+    for problem in report.problems:
+        click.echo(f"{file}:{problem.line}: {problem.message}", err=True)
+    click.echo(
+        f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"refused {len(report.problems)}; {relinked.participants} stored mail participant(s) "
+        "now linked to a customer"
+    )
+    if report.problems:
+        sys.exit(1)
+
+
+@main.command("sync")
+@click.option("--account", help="only this account")
+@click.pass_obj
+def sync_cmd(obj: Context, account: str | None) -> None:
+    """One pass over all enabled accounts (exit 1 if one failed)."""
+    with _user_errors():
+        sessions = obj.sessions()
+        with output.progress() as listener:
+            results = Runner(obj.config, sessions, on_batch=listener).sync_all(account)
+    output.summary(results)
+    if any(not r.ok for r in results):
+        sys.exit(1)
+
+
+@main.command("timeline")
+@click.option(
+    "--customer",
+    metavar="EMAIL-OR-DOMAIN",
+    help="a person's address, or an organization's domain or name",
+)
+@click.option("--limit", default=50, show_default=True, help="how many entries")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.pass_obj
+def timeline_cmd(obj: Context, customer: str | None, limit: int, as_json: bool) -> None:
+    """The interaction history, newest first."""
+    with _user_errors():
+        sessions = obj.sessions()
+    with sessions() as session:
+        try:
+            who = find_customer(session, customer) if customer else None
+        except UnknownCustomerError as exc:
+            raise click.ClickException(str(exc)) from None
+        entries = timeline(session, who, limit=limit)
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(output.entry_json(entry), ensure_ascii=False))
+    else:
+        output.timeline_table(entries, who.name if who else "all customers")
+
+
+@main.command("unmatched")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.option("--limit", default=200, show_default=True)
+@click.pass_obj
+def unmatched_cmd(obj: Context, as_json: bool, limit: int) -> None:
+    """The review queue: external addresses no customer matched."""
+    with _user_errors():
+        sessions = obj.sessions()
+    with sessions() as session:
+        items = open_items(session, limit)
+    rows = [output.review_json(i) for i in items]
+    _emit(rows, as_json, ["email", "name", "count", "first_seen", "last_seen"], "review queue")
+
+
+@main.command("assign")
+@click.argument("address")
+@click.argument("customer")
+@click.pass_obj
+def assign_cmd(obj: Context, address: str, customer: str) -> None:
+    """Assign an unmatched ADDRESS to a CUSTOMER (a person's address, an organization's domain
+    or name); mail already stored is re-linked."""
+    with _user_errors():
+        sessions = obj.sessions()
+        policy = match_policy(obj.config)
+    with sessions.begin() as session:
+        try:
+            who = find_customer(session, customer)
+            kwargs = {"person_id": who.id} if who.kind == "person" else {"organization_id": who.id}
+            done = assign_address(session, address, policy, **kwargs)
+        except (UnknownCustomerError, InvalidValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{address} -> {who.name}: {done.participants} stored participant(s) re-linked")
+
+
+@main.command("ignore")
+@click.argument("pattern")
+@click.pass_obj
+def ignore_cmd(obj: Context, pattern: str) -> None:
+    """Never queue an address (or a whole @domain) for review again."""
+    with _user_errors():
+        sessions = obj.sessions()
+        policy = match_policy(obj.config)
+    with sessions.begin() as session:
+        try:
+            done = ignore(session, pattern, policy)
+        except InvalidValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"ignoring {pattern}: {done.review_items_closed} queue entr(y/ies) closed")
+
+
+@main.command("quarantine")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+@click.pass_obj
+def quarantine_cmd(obj: Context, as_json: bool) -> None:
+    """Items that could not be read, with the reason."""
+    with _user_errors():
+        sessions = obj.sessions()
+    with sessions() as session:
+        rows = session.execute(
+            select(QuarantineItem, Account.name).join(Account).order_by(QuarantineItem.id)
+        ).all()
+        out = [output.quarantine_json(item, name) for item, name in rows]
+    _emit(out, as_json, ["account", "collection", "remote_id", "reason", "size"], "quarantine")
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: str) -> None:
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        output.table(rows, columns, title)

@@ -1,0 +1,36 @@
+"""Opening the adapter that serves an account's ``kind``."""
+
+from __future__ import annotations
+
+from adapters.base import Source
+from adapters.errors import AuthError
+from sync.config import AccountConfig, ConfigError, SyncConfig
+
+
+def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
+    """The source for ``account``; a password that cannot be had is an :class:`AuthError`."""
+    if account.kind == "files":
+        from adapters.files import FilesSource
+
+        assert account.path is not None  # validated at load
+        return FilesSource(path=account.path, format=account.format, account=account.name)
+    if account.kind == "imap":
+        from adapters.imap import ImapSource
+
+        try:
+            password = account.password()
+        except ConfigError as exc:
+            raise AuthError(str(exc), account=account.name) from None
+        return ImapSource(
+            host=account.host or "",
+            port=account.port or 993,
+            security=account.security,
+            username=account.username or "",
+            password=password,
+            folders=account.folders,
+            tls_verify=account.tls_verify,
+            ca_file=str(account.ca_file) if account.ca_file else None,
+            timeout=settings.timeout_seconds,
+            account=account.name,
+        )
+    raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
