@@ -63,7 +63,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        click.echo(f"configuration problems:\n{exc}", err=True)
+        where = f" in {exc.source}" if exc.source else ""
+        click.echo(f"configuration problems{where}:\n{exc}", err=True)
         sys.exit(2)
 
 

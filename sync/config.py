@@ -1,0 +1,477 @@
+"""The configuration: one TOML file read into frozen dataclasses, validated at load.
+
+Every problem is collected and reported with its key path
+(``accounts[1].port: expected an integer, got string "abc"``). Relative paths
+are resolved against the config file's directory. Secrets are never loaded:
+an account names where its password comes from, and :meth:`AccountConfig.password`
+fetches it when it is used. ``config.example.toml`` documents every key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from sync import configschema as s
+from sync.configschema import Key
+
+PASSWORD_COMMAND_TIMEOUT = 30
+
+
+class ConfigError(Exception):
+    """Raised when the configuration cannot be used; ``problems`` lists every reason.
+
+    Each problem starts with its key path; ``str()`` gives them one per line.
+    ``source`` names the file when known.
+    """
+
+    def __init__(self, problems: str | Iterable[str], *, source: str | None = None) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.source = source
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """``[database]``: a SQLAlchemy URL, relative SQLite paths already resolved."""
+
+    url: str
+
+    def __repr__(self) -> str:
+        return f"DatabaseConfig(url={_hide_password(self.url)!r})"
+
+
+@dataclass(frozen=True)
+class CrmConfig:
+    """``[crm]``: who is internal, and how addresses and numbers are read."""
+
+    internal_domains: tuple[str, ...] = ()
+    staff_addresses: tuple[str, ...] = ()
+    default_region: str = "DE"
+    log_internal_mail: bool = False
+    free_mail_domains: tuple[str, ...] = ()
+    not_free_mail_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """``[archive]``: where attachments are stored (an absolute path)."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: where the web view listens and where its secret key comes from."""
+
+    listen: str = "127.0.0.1:8080"
+    secret_key_env: str = "CRMSYNC_SECRET_KEY"  # noqa: S105 (a variable's name)
+
+    @property
+    def host(self) -> str:
+        """The host part of ``listen`` (an IPv6 address without brackets)."""
+        return s.split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        """The port part of ``listen``."""
+        return s.split_listen(self.listen)[1]
+
+    def secret_key(self) -> str:
+        """The secret key, read now from ``secret_key_env``; :class:`ConfigError` if unset."""
+        return _from_env(self.secret_key_env, "web.secret_key_env")
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """``[sync]``: how big a batch may grow and how long a remote call may take."""
+
+    batch_max_items: int = 500
+    batch_max_bytes: int = 25_000_000
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One ``[[accounts]]`` entry: a mailbox or a folder of files to sync from.
+
+    Holds no secret: :meth:`password` fetches the password when it is used.
+    Keys of the other kind keep their defaults (a files account has no host).
+    """
+
+    name: str
+    kind: str
+    owner: str | None = None
+    enabled: bool = True
+    interval_seconds: float = 300.0
+    host: str | None = None
+    port: int | None = None
+    security: str = "ssl"
+    username: str | None = None
+    password_env: str | None = None
+    password_command: tuple[str, ...] | None = field(default=None, repr=False)
+    folders: tuple[str, ...] = ("INBOX", "\\Sent")
+    tls_verify: bool = True
+    ca_file: Path | None = None
+    path: Path | None = None
+    format: str = "auto"
+
+    def password(self) -> str:
+        """The password, fetched now from ``password_env`` or by running ``password_command``.
+
+        The first line of the command's output, stripped, is the password.
+        Raises :class:`ConfigError` naming the variable or the command, never a
+        value nor the command's output.
+        """
+        where = f'account "{self.name}"'
+        if self.password_env:
+            return _from_env(self.password_env, where)
+        if self.password_command:
+            return _run_password_command(self.password_command, where)
+        raise ConfigError(f"{where}: no password source: set password_env or password_command")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration; ``path`` is the file it came from (``None`` if none)."""
+
+    database: DatabaseConfig
+    crm: CrmConfig
+    archive: ArchiveConfig
+    web: WebConfig
+    sync: SyncConfig
+    accounts: tuple[AccountConfig, ...]
+    path: Path | None = None
+
+    def account(self, name: str) -> AccountConfig:
+        """The account called ``name``; :class:`ConfigError` listing the known ones if none."""
+        for account in self.accounts:
+            if account.name == name:
+                return account
+        known = ", ".join(account.name for account in self.accounts) or "none"
+        raise ConfigError(f'no account named "{name}"; known: {known}')
+
+
+def find_config_path(explicit: str | None) -> Path:
+    """The config file to read: ``explicit`` (``--config``), else ``$CRMSYNC_CONFIG``,
+    else ``./config.toml``."""
+    chosen = explicit or os.environ.get("CRMSYNC_CONFIG") or "config.toml"
+    return Path(chosen).expanduser()
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the TOML file at ``path``; :class:`ConfigError` with every problem."""
+    path = Path(os.path.abspath(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config file at {path} (set --config or CRMSYNC_CONFIG,"
+            " or copy config.example.toml)",
+            source=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(_syntax_error(path, text, exc), source=str(path)) from None
+    config = parse_config(data, base_dir=path.parent, source=str(path))
+    return replace(config, path=path)
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config>") -> Config:
+    """Validate TOML ``data``; relative paths are taken from ``base_dir``.
+
+    Raises :class:`ConfigError` with every problem found, each with its key path.
+    """
+    base_dir = Path(os.path.abspath(base_dir))
+    problems: list[str] = []
+    s.report_unknown(data, _SECTIONS, "", problems)
+    tables = {name: data.get(name, {}) for name in _SECTIONS if name != "accounts"}
+    tables = {name: t if s.is_table(t, name, problems) else {} for name, t in tables.items()}
+    config = Config(
+        database=_database(tables["database"], base_dir, problems),
+        crm=CrmConfig(**s.check_table(tables["crm"], CRM, "crm", problems)),
+        archive=_archive(tables["archive"], base_dir, problems),
+        web=WebConfig(**s.check_table(tables["web"], WEB, "web", problems, _WEB_SECRET)),
+        sync=_sync(tables["sync"], problems),
+        accounts=_accounts(data.get("accounts", []), base_dir, problems),
+    )
+    if problems:
+        raise ConfigError(problems, source=source)
+    return config
+
+
+# -- the schema -------------------------------------------------------------------------
+
+DATABASE = {"url": Key(s.text, "sqlite:///var/crmsync.db")}
+CRM = {
+    "internal_domains": Key(s.array_of(s.domain, "domain names"), []),
+    "staff_addresses": Key(s.array_of(s.email, "e-mail addresses"), []),
+    "default_region": Key(s.region, "DE"),
+    "log_internal_mail": Key(s.boolean, False),
+    "free_mail_domains": Key(s.array_of(s.domain, "domain names"), []),
+    "not_free_mail_domains": Key(s.array_of(s.domain, "domain names"), []),
+}
+ARCHIVE = {"path": Key(s.text, "var/archive")}
+WEB = {
+    "listen": Key(s.listen, "127.0.0.1:8080"),
+    "secret_key_env": Key(s.env_name, "CRMSYNC_SECRET_KEY"),
+}
+SYNC = {
+    "batch_max_items": Key(s.integer(1, 100_000), 500),
+    "batch_max_bytes": Key(s.size, "25MB"),
+    "timeout": Key(s.duration(1), "60s"),
+}
+ACCOUNT = {
+    "name": Key(s.account_name),
+    "owner": Key(s.text, None),
+    "enabled": Key(s.boolean, True),
+    "interval": Key(s.duration(10), "5m"),
+}
+IMAP = {
+    "host": Key(s.hostname),
+    "port": Key(s.integer(1, 65535), None),
+    "security": Key(s.choice("ssl", "starttls", "none"), "ssl"),
+    "username": Key(s.text),
+    "password_env": Key(s.env_name, None),
+    "password_command": Key(s.command, None),
+    "folders": Key(s.array_of(s.text, "folder names", non_empty=True), ["INBOX", "\\Sent"]),
+    "tls_verify": Key(s.boolean, True),
+    "ca_file": Key(s.text, None),
+}
+FILES = {
+    "path": Key(s.text),
+    "format": Key(s.choice("auto", "maildir", "mbox"), "auto"),
+}
+KINDS = {"imap": IMAP, "files": FILES}
+LATER_KINDS = ("ews", "graph", "caldav", "carddav")  # known, adapters still to come
+_SECTIONS = {
+    "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "sync": SYNC,
+    "accounts": ACCOUNT,
+}  # fmt: skip
+
+# Keys a person may write a secret into, and what to write instead.
+_ACCOUNT_SECRET = {
+    "password": "a password is never written in the config file; set password_env to the"
+    " name of an environment variable that holds it, or password_command to a command"
+    " that prints it"
+}
+_WEB_SECRET = {
+    "secret_key": "the secret key is never written in the config file; set secret_key_env"
+    " to the name of an environment variable that holds it"
+}
+
+
+# -- sections ---------------------------------------------------------------------------
+
+
+def _database(data: dict[str, Any], base_dir: Path, problems: list[str]) -> DatabaseConfig:
+    url = s.check_table(data, DATABASE, "database", problems)["url"]
+    if url is None:
+        return DatabaseConfig(url="")
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        problems.append(f"database.url: not a database URL: {_hide_password(url)!r}")
+        return DatabaseConfig(url=url)
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        problems.append(f'database.url: crmsync works with SQLite and PostgreSQL, not "{backend}"')
+    return DatabaseConfig(url=_database_url(url, base_dir))
+
+
+_SQLITE_FILE = re.compile(r"(sqlite(?:\+\w+)?):///([^?]*)(\?.*)?", re.DOTALL)
+
+
+def _database_url(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths resolved against ``base_dir``; ``postgresql://`` uses psycopg 3."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg{sep}{rest}"
+    found = _SQLITE_FILE.fullmatch(url)
+    if not found or found[2] in ("", ":memory:") or found[2].startswith("/"):
+        return url
+    return f"{found[1]}:///{_resolve(base_dir, found[2])}{found[3] or ''}"
+
+
+def _archive(data: dict[str, Any], base_dir: Path, problems: list[str]) -> ArchiveConfig:
+    raw = s.check_table(data, ARCHIVE, "archive", problems)["path"]
+    return ArchiveConfig(path=_resolve(base_dir, raw or "."))
+
+
+def _sync(data: dict[str, Any], problems: list[str]) -> SyncConfig:
+    values = s.check_table(data, SYNC, "sync", problems)
+    return SyncConfig(
+        batch_max_items=values["batch_max_items"],
+        batch_max_bytes=values["batch_max_bytes"],
+        timeout_seconds=values["timeout"],
+    )
+
+
+def _accounts(data: Any, base_dir: Path, problems: list[str]) -> tuple[AccountConfig, ...]:
+    if not isinstance(data, list):
+        problems.append(
+            f"accounts: expected an array of tables ([[accounts]] sections), got {s.describe(data)}"
+        )
+        return ()
+    accounts = []
+    first_use: dict[str, int] = {}
+    for index, entry in enumerate(data):
+        account = _account(entry, f"accounts[{index}]", base_dir, problems)
+        if account is None or account.name is None:
+            continue
+        if account.name in first_use:
+            problems.append(
+                f'accounts[{index}].name: "{account.name}" is already the name of'
+                f" accounts[{first_use[account.name]}]"
+            )
+        first_use.setdefault(account.name, index)
+        accounts.append(account)
+    return tuple(accounts)
+
+
+def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> AccountConfig | None:
+    if not s.is_table(data, where, problems):
+        return None
+    kind = _kind(data, where, problems)
+    common = s.read_table(data, ACCOUNT, where, problems)
+    interval = common.pop("interval")
+    if kind is None:  # the other keys depend on the kind: nothing more to say
+        return None
+    schema = KINDS[kind]
+    explain = dict(_ACCOUNT_SECRET)
+    for other, keys in KINDS.items():
+        explain.update({key: _other_kind(other, kind) for key in keys if key not in schema})
+    s.report_unknown(data, [*ACCOUNT, "kind", *schema], where, problems, explain)
+    values = s.read_table(data, schema, where, problems)
+    if kind == "imap":
+        _check_imap(data, values, where, base_dir, problems)
+    else:
+        _check_files(values, where, base_dir, problems)
+    return AccountConfig(kind=kind, interval_seconds=interval, **common, **values)
+
+
+def _other_kind(other: str, kind: str) -> str:
+    return f'only for accounts of kind "{other}"; this one is "{kind}"'
+
+
+def _kind(data: dict[str, Any], where: str, problems: list[str]) -> str | None:
+    """The account's kind if this version can sync it; else the problem is reported."""
+    kind = data.get("kind")
+    if kind is None:
+        problems.append(f'{where}.kind: required ("imap" or "files")')
+    elif kind in LATER_KINDS:
+        problems.append(f'{where}.kind: "{kind}" is not supported yet')
+    elif kind not in KINDS:
+        problems.append(f'{where}.kind: expected "imap" or "files", got {s.describe(kind)}')
+    else:
+        return str(kind)
+    return None
+
+
+def _check_imap(
+    data: dict[str, Any], values: dict[str, Any], where: str, base_dir: Path, problems: list[str]
+) -> None:
+    """The IMAP rules between keys; fills in the port from the security."""
+    security, host = values["security"], values["host"]
+    if values["port"] is None and security is not None:
+        values["port"] = 993 if security == "ssl" else 143
+    if security == "none" and host is not None and not s.is_loopback(host):
+        problems.append(
+            f'{where}.security: "none" sends the password unencrypted, so it is allowed only'
+            f' for a loopback host (localhost, 127.0.0.1, ::1), not "{host}";'
+            ' use "ssl" or "starttls"'
+        )
+    sources = [key for key in ("password_env", "password_command") if key in data]
+    if not sources:
+        problems.append(f"{where}: no password source: set password_env or password_command")
+    elif len(sources) > 1:
+        problems.append(f"{where}: set only one of password_env and password_command")
+    if values["ca_file"] is not None:
+        values["ca_file"] = _existing(base_dir, values["ca_file"], f"{where}.ca_file", problems)
+
+
+def _check_files(values: dict[str, Any], where: str, base_dir: Path, problems: list[str]) -> None:
+    if values["path"] is not None:
+        values["path"] = _existing(base_dir, values["path"], f"{where}.path", problems)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _resolve(base_dir: Path, raw: str) -> Path:
+    """``raw`` (``~`` expanded) as an absolute path; relative ones start at ``base_dir``."""
+    return Path(os.path.abspath(base_dir / Path(raw).expanduser()))
+
+
+def _existing(base_dir: Path, raw: str, key: str, problems: list[str]) -> Path:
+    path = _resolve(base_dir, raw)
+    if not path.exists():
+        problems.append(f"{key}: {path} does not exist")
+    return path
+
+
+def _hide_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
+
+
+def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """``FILE, line L, column C: TOML syntax error: what`` from tomllib's message."""
+    message = str(exc)
+    found = re.fullmatch(r"(.*) \(at line (\d+), column (\d+)\)", message, re.DOTALL)
+    if found:
+        return f"{path}, line {found[2]}, column {found[3]}: TOML syntax error: {found[1]}"
+    found = re.fullmatch(r"(.*) \(at end of document\)", message, re.DOTALL)
+    if found:
+        lines = text.split("\n")
+        where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
+        return f"{path}, {where} (the end): TOML syntax error: {found[1]}"
+    return f"{path}: TOML syntax error: {message}"
+
+
+def _from_env(name: str, where: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise ConfigError(f"{where}: the environment variable {name} is not set or empty")
+    return value
+
+
+def _run_password_command(command: tuple[str, ...], where: str) -> str:
+    """The first line the command prints, stripped; its output never reaches a message."""
+    what = f'{where}: password_command "{command[0]}"'
+    try:
+        # A list, no shell: the words are the admin's, from the config file.
+        done = subprocess.run(  # noqa: S603
+            list(command),
+            capture_output=True,
+            text=True,
+            timeout=PASSWORD_COMMAND_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ConfigError(f"{what}: command not found") from None
+    except subprocess.TimeoutExpired:
+        raise ConfigError(
+            f"{what}: did not finish within {PASSWORD_COMMAND_TIMEOUT} seconds"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what}: cannot be run: {exc.strerror}") from None
+    if done.returncode != 0:
+        raise ConfigError(f"{what} exited with status {done.returncode}")
+    lines = done.stdout.splitlines()
+    password = lines[0].strip() if lines else ""
+    if not password:
+        raise ConfigError(f"{what} printed nothing on its first line")
+    return password
