@@ -133,12 +133,11 @@ class Resolver:
         return out
 
     def _by_domain(self, emails: list[str]) -> dict[str, Resolution]:
-        candidates = {
-            email: [d for d in parent_domains(domain_of(email)) if not self.policy.is_free_mail(d)]
-            for email in emails
-        }
+        """The most specific domain that an organization owns or a rule names. A free-mail
+        domain is owned by nobody, but an admin may still rule on it (ignore @gmail.com)."""
+        candidates = {email: parent_domains(domain_of(email)) for email in emails}
         domains = sorted({d for ds in candidates.values() for d in ds})
-        owners = self._domain_owners(domains)
+        owners = self._domain_owners([d for d in domains if not self.policy.is_free_mail(d)])
         rules = self._by_rule(["@" + d for d in domains])
         out: dict[str, Resolution] = {}
         for email, ds in candidates.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm import schema
@@ -33,6 +33,7 @@ class Context:
 
     config_arg: str | None
     _config: Config | None = None
+    _engine: Engine | None = None
 
     @property
     def config(self) -> Config:
@@ -41,7 +42,7 @@ class Context:
         return self._config
 
     def sessions(self, *, migrate: bool = False) -> sessionmaker[Session]:
-        engine = make_engine(self.config.database.url)
+        engine = self._engine = make_engine(self.config.database.url)
         if migrate:
             _ensure_sqlite_dir(self.config.database.url)
             schema.upgrade(engine)
@@ -50,6 +51,11 @@ class Context:
                 "the database is not initialised or is outdated: run `crmsync init`"
             )
         return make_sessionmaker(engine)
+
+    def close(self) -> None:
+        """Close the database connections when the command is done."""
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -84,6 +90,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     ctx.obj = Context(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @main.command()

@@ -1,0 +1,495 @@
+"""Importing customers from CSV and vCard files (``crmsync import customers FILE``).
+
+The caller owns the transaction: nothing here commits. Every row (CSV) or card
+(vCard) is stored in a savepoint of its own, so a bad one is reported and
+skipped while the rest is imported. Importing the same file again changes
+nothing; a changed row updates its customer. Values are only ever added or
+overwritten, never removed: an empty cell leaves the stored value as it is, and
+addresses, numbers and domains that other sources added stay.
+
+CSV format
+----------
+- UTF-8, with or without a byte order mark. The first line is the header.
+- The delimiter is detected on the header line among ``,`` ``;`` and tab
+  (``,`` when in doubt). Quoting follows RFC 4180 (``"``); a quoted cell may
+  span lines.
+- Column names are case-insensitive; surrounding spaces are ignored and a space
+  or ``-`` counts as ``_`` (``Given Name`` is ``given_name``). Columns may come
+  in any order and may be left out. Unknown columns are reported once (line 1)
+  and ignored.
+- Blank lines are skipped. Every other line is one customer:
+
+  ============  ==============================================================
+  column        meaning
+  ============  ==============================================================
+  type          ``person`` (the default when empty) or ``organization``
+  external_id   stable id of the customer in the system the file comes from
+  name          display name; for a person it defaults to "given_name
+                family_name", else to the first e-mail address
+  given_name    person only
+  family_name   person only
+  organization  person only: the organization's name, found (case-insensitive)
+                or created
+  title         person only: job title
+  email         e-mail addresses, several separated by ``;``
+  phone         work phone numbers, several separated by ``;``; written with
+                ``+CC`` or in the default region's national format
+  mobile        mobile phone numbers, as ``phone``
+  domains       organization only: its mail domains, separated by ``;``
+  notes         free text
+  ============  ==============================================================
+
+- A row fails as a whole, is reported with its (first physical) line number
+  and stores nothing when any value is invalid (an e-mail address, a phone
+  number, a domain), when it has neither a name nor an e-mail address (an
+  organization needs a name), when it fills a column its type may not have,
+  or when it conflicts with stored data: an address of another customer, a
+  domain of another organization.
+
+Who a row is
+------------
+A person is the one with the row's ``external_id``; else the one owning one
+of the row's e-mail addresses; else the one with the same display name
+(case-insensitive) at the same organization. An organization is the one with
+the row's ``external_id``; else the one with the same name (case-insensitive);
+else the one owning one of the row's domains. No match: the customer is
+created.
+
+The counts of :class:`ImportReport` are per row (or card): ``created``,
+``updated`` (something changed), ``unchanged``; each failed row is one problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TextIO, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from crm.models import ContactPoint, Organization, OrganizationDomain, Person
+from crm.normalize import InvalidValueError, phone_e164, valid_domain, valid_email
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Outcome = Literal["created", "updated", "unchanged"]
+Owner = Person | Organization
+
+COLUMNS = frozenset(
+    {"type", "external_id", "name", "given_name", "family_name", "organization", "title"}
+    | {"email", "phone", "mobile", "domains", "notes"}
+)
+PERSON_ONLY = ("given_name", "family_name", "organization", "title")
+MAX_TEXT = 255  # the String(255) columns: names, title, external id
+
+
+@dataclass
+class ImportProblem:
+    """A row or card that was not imported, or a remark on the file; ``line`` is 1-based."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did: rows (cards) created, updated, unchanged, and what failed."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    problems: list[ImportProblem] = field(default_factory=list)
+
+    def count(self, outcome: Outcome) -> None:
+        """Count one stored row."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+@dataclass
+class CustomerRecord:
+    """One customer as a file states it, not yet validated (values as written)."""
+
+    line: int
+    kind: Literal["person", "organization"] = "person"
+    external_id: str = ""
+    name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    organization: str = ""
+    title: str = ""
+    notes: str = ""
+    emails: list[str] = field(default_factory=list)
+    phones: list[tuple[str, str]] = field(default_factory=list)  # (label, number)
+    domains: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Checked:
+    """A record's normalized values: (address, original), (E.164, label, original), domain."""
+
+    emails: list[tuple[str, str]]
+    phones: list[tuple[str, str, str]]
+    domains: list[str]
+
+
+class RowError(Exception):
+    """Raised when a row cannot be stored: it conflicts with stored data or breaks a rule."""
+
+
+# -- entry points ----------------------------------------------------------------------
+
+
+def import_customers(
+    session: Session, path: Path, *, default_region: str, fmt: str | None = None
+) -> ImportReport:
+    """Import the customers of a CSV or vCard file (``fmt`` "csv" | "vcard" | None: guess).
+
+    Reports problems (with line numbers) instead of raising for bad data;
+    raises :class:`OSError` when the file cannot be read.
+    """
+    if fmt not in (None, "csv", "vcard"):
+        raise ValueError(f"unknown import format {fmt!r}: use csv or vcard")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        problem = ImportProblem(line, f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save as UTF-8")
+        return ImportReport(problems=[problem])
+    if (fmt or guess_format(path, text)) == "vcard":
+        from crm.vcardimport import import_vcards  # vcardimport builds on this module
+
+        report = import_vcards(session, text, default_region=default_region)
+    else:
+        report = import_csv(session, io.StringIO(text, newline=""), default_region=default_region)
+    log.info(
+        "imported %s: %d created, %d updated, %d unchanged, %d problems",
+        path.name,
+        report.created,
+        report.updated,
+        report.unchanged,
+        len(report.problems),
+    )
+    return report
+
+
+def guess_format(path: Path, text: str) -> str:
+    """The format of a file: "vcard" for .vcf/.vcard or text starting BEGIN:VCARD, else "csv"."""
+    if path.suffix.lower() in (".vcf", ".vcard"):
+        return "vcard"
+    if path.suffix.lower() in (".csv", ".tsv", ".txt"):
+        return "csv"
+    first = text.lstrip("\ufeff \t\r\n").partition("\n")[0]
+    return "vcard" if first.strip().upper().endswith("BEGIN:VCARD") else "csv"
+
+
+def import_csv(
+    session: Session, stream: TextIO, *, default_region: str, source_name: str = "<csv>"
+) -> ImportReport:
+    """Import the customers of a CSV text stream (open it with ``newline=""``)."""
+    log.debug("importing CSV %s", source_name)
+    return store_records(session, read_csv(stream), default_region=default_region)
+
+
+def store_records(
+    session: Session,
+    items: Iterable[CustomerRecord | ImportProblem],
+    *,
+    default_region: str,
+) -> ImportReport:
+    """Store each record in a savepoint of its own; problems pass through to the report."""
+    report = ImportReport()
+    for item in items:
+        if isinstance(item, ImportProblem):
+            report.problems.append(item)
+            continue
+        try:
+            with session.begin_nested():
+                outcome = _store(session, item, default_region)
+                session.flush()
+        except (InvalidValueError, RowError) as exc:
+            report.problems.append(ImportProblem(item.line, str(exc)))
+        except DBAPIError as exc:  # a constraint we did not foresee: report, go on
+            report.problems.append(ImportProblem(item.line, f"not stored: {exc.orig}"))
+        else:
+            report.count(outcome)
+    return report
+
+
+# -- CSV -------------------------------------------------------------------------------
+
+
+def read_csv(stream: TextIO) -> Iterator[CustomerRecord | ImportProblem]:
+    """The records of a CSV stream (format: see the module docstring), and its problems."""
+    text = stream.read().removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    header = next(reader, [])
+    columns = [c.strip().lower().replace(" ", "_").replace("-", "_") for c in header]
+    if not any(columns):
+        yield ImportProblem(1, "no header row")
+        return
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        yield ImportProblem(1, f"unknown columns ignored: {', '.join(unknown)}")
+    end = reader.line_num
+    for cells in reader:
+        start, end = end + 1, reader.line_num
+        if cells:  # [] is a blank line
+            yield _csv_record(start, columns, cells)
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of the header line: ``,`` ``;`` or tab."""
+    try:
+        return csv.Sniffer().sniff(text.partition("\n")[0], delimiters=",;\t").delimiter
+    except csv.Error:
+        return ","
+
+
+def _csv_record(line: int, columns: list[str], cells: list[str]) -> CustomerRecord | ImportProblem:
+    """One data row as a record, or the problem that makes it unusable."""
+    extra = [c for c in cells[len(columns) :] if c.strip()]
+    if extra:
+        return ImportProblem(line, f"{len(cells)} cells, but the header has {len(columns)}")
+    row: dict[str, str] = {}
+    for column, cell in zip(columns, cells, strict=False):
+        row.setdefault(column, cell.strip())  # a repeated column: the first one counts
+    kind = row.get("type", "").lower() or "person"
+    if kind not in ("person", "organization"):
+        return ImportProblem(line, f"type {row['type']!r}: must be person or organization")
+    return CustomerRecord(
+        line=line,
+        kind="person" if kind == "person" else "organization",
+        external_id=row.get("external_id", ""),
+        name=row.get("name", ""),
+        given_name=row.get("given_name", ""),
+        family_name=row.get("family_name", ""),
+        organization=row.get("organization", ""),
+        title=row.get("title", ""),
+        notes=row.get("notes", ""),
+        emails=_split(row.get("email", "")),
+        phones=[("work", n) for n in _split(row.get("phone", ""))]
+        + [("mobile", n) for n in _split(row.get("mobile", ""))],
+        domains=_split(row.get("domains", "")),
+    )
+
+
+def _split(cell: str) -> list[str]:
+    """The ``;``-separated values of a cell."""
+    return [v.strip() for v in cell.split(";") if v.strip()]
+
+
+# -- validating and storing one record -------------------------------------------------
+
+
+def _store(session: Session, record: CustomerRecord, region: str) -> Outcome:
+    """Create or update the customer of one record."""
+    checked = _check(record, region)
+    if record.kind == "organization":
+        return _store_organization(session, record, checked)
+    return _store_person(session, record, checked)
+
+
+def _check(record: CustomerRecord, region: str) -> _Checked:
+    """Validate and normalize a record's values; raises for the first bad one."""
+    for name in ("external_id", "name", "given_name", "family_name", "organization", "title"):
+        if len(getattr(record, name)) > MAX_TEXT:
+            raise RowError(f"{name}: longer than {MAX_TEXT} characters")
+    return _Checked(
+        emails=[(valid_email(e), e) for e in record.emails],
+        phones=[(phone_e164(n, region), label, n) for label, n in record.phones],
+        domains=[valid_domain(d) for d in record.domains],
+    )
+
+
+def _store_person(session: Session, record: CustomerRecord, checked: _Checked) -> Outcome:
+    """Create or update a person, their organization, addresses and numbers."""
+    if checked.domains:
+        raise RowError("domains: only an organization may have domains")
+    display = _display_name(record)
+    if not display and not checked.emails:
+        raise RowError("neither a name nor an e-mail address")
+    org, org_created = _organization_named(session, record.organization)
+    person = _find_person(session, record, checked, display, org)
+    created = person is None
+    if person is None:
+        person = Person(display_name=display or checked.emails[0][0], organization=org)
+        session.add(person)
+    changed = _assign(person, "display_name", display)
+    for name in ("given_name", "family_name", "title", "notes"):
+        changed |= _assign(person, name, getattr(record, name))
+    changed |= _assign(person, "external_id", record.external_id)
+    if org is not None and person.organization is not org:
+        person.organization, changed = org, True
+    changed |= _add_contact_points(session, person, checked)
+    return _outcome(created, changed or org_created)
+
+
+def _store_organization(session: Session, record: CustomerRecord, checked: _Checked) -> Outcome:
+    """Create or update an organization, its domains, addresses and numbers."""
+    misplaced = [n for n in PERSON_ONLY if getattr(record, n)]
+    if misplaced:
+        raise RowError(f"{', '.join(misplaced)}: only for a person")
+    if not record.name:
+        raise RowError("an organization needs a name")
+    org = _find_organization(session, record, checked.domains)
+    created = org is None
+    if org is None:
+        org = Organization(name=record.name)
+        session.add(org)
+    changed = _assign(org, "name", record.name)
+    changed |= _assign(org, "notes", record.notes)
+    changed |= _assign(org, "external_id", record.external_id)
+    changed |= _add_domains(session, org, checked.domains)
+    changed |= _add_contact_points(session, org, checked)
+    return _outcome(created, changed)
+
+
+def _display_name(record: CustomerRecord) -> str:
+    """The record's name, else "given family"."""
+    return record.name or " ".join(p for p in (record.given_name, record.family_name) if p)
+
+
+def _outcome(created: bool, changed: bool) -> Outcome:
+    if created:
+        return "created"
+    return "updated" if changed else "unchanged"
+
+
+def _assign(target: Owner, name: str, value: str) -> bool:
+    """Set a text attribute to a non-empty value that differs; True if it changed."""
+    if not value or getattr(target, name) == value:
+        return False
+    setattr(target, name, value)
+    return True
+
+
+def _find_person(
+    session: Session,
+    record: CustomerRecord,
+    checked: _Checked,
+    display: str,
+    org: Organization | None,
+) -> Person | None:
+    """The stored person a record describes: by external id, an address, or name and org."""
+    if record.external_id:
+        found = session.scalars(select(Person).filter_by(external_id=record.external_id)).first()
+        if found is not None:
+            return found
+    for address, original in checked.emails:
+        point = _email_point(session, address)
+        if point is not None and point.person is not None:
+            if record.external_id and point.person.external_id not in (None, record.external_id):
+                raise RowError(f"email {original!r}: address already belongs to {_name(point)}")
+            return point.person
+    if not display:
+        return None
+    same_name = select(Person).where(
+        func.lower(Person.display_name) == func.lower(display),
+        Person.organization_id == (org.id if org is not None else None),
+        Person.external_id.is_(None) | (Person.external_id == (record.external_id or None)),
+    )
+    return _one_or_none(session.scalars(same_name).all(), f"several people named {display!r}")
+
+
+def _find_organization(
+    session: Session, record: CustomerRecord, domains: list[str]
+) -> Organization | None:
+    """The stored organization a record describes: by external id, name, or a domain."""
+    if record.external_id:
+        found = session.scalars(
+            select(Organization).filter_by(external_id=record.external_id)
+        ).first()
+        if found is not None:
+            return found
+    same_name = select(Organization).where(
+        func.lower(Organization.name) == func.lower(record.name),
+        Organization.external_id.is_(None)
+        | (Organization.external_id == (record.external_id or None)),
+    )
+    found = _one_or_none(
+        session.scalars(same_name).all(), f"several organizations named {record.name!r}"
+    )
+    if found is not None or not domains:
+        return found
+    owned = select(OrganizationDomain).where(OrganizationDomain.domain.in_(domains))
+    return next((d.organization for d in session.scalars(owned)), None)
+
+
+def _organization_named(session: Session, name: str) -> tuple[Organization | None, bool]:
+    """The organization of that name (case-insensitive), created if there is none."""
+    if not name:
+        return None, False
+    same_name = select(Organization).where(func.lower(Organization.name) == func.lower(name))
+    found = _one_or_none(session.scalars(same_name).all(), f"several organizations named {name!r}")
+    if found is not None:
+        return found, False
+    org = Organization(name=name)
+    session.add(org)
+    session.flush()  # its id is what a person's name is looked up with
+    return org, True
+
+
+def _one_or_none(found: Sequence[T], ambiguous: str) -> T | None:
+    """The single item found; several are a problem the row must resolve (an external id)."""
+    if len(found) > 1:
+        raise RowError(f"{ambiguous}: give an external_id or an e-mail address")
+    return found[0] if found else None
+
+
+def _add_domains(session: Session, org: Organization, domains: list[str]) -> bool:
+    """Give ``org`` the domains it lacks; True if any was added."""
+    added = False
+    for domain in dict.fromkeys(domains):
+        owner = session.scalars(select(OrganizationDomain).filter_by(domain=domain)).first()
+        if owner is None:
+            org.domains.append(OrganizationDomain(domain=domain))
+            added = True
+        elif owner.organization is not org:
+            raise RowError(f"domain {domain!r} already belongs to {owner.organization.name}")
+    return added
+
+
+def _add_contact_points(session: Session, owner: Owner, checked: _Checked) -> bool:
+    """Give ``owner`` the addresses and numbers it lacks; True if any was added."""
+    added = False
+    for address, original in checked.emails:
+        point = _email_point(session, address)
+        if point is None:
+            owner.contact_points.append(
+                ContactPoint(kind="email", value=address, original=original)
+            )
+            added = True
+        elif owner not in (point.person, point.organization):
+            raise RowError(f"email {original!r}: address already belongs to {_name(point)}")
+    known = {p.value for p in owner.contact_points if p.kind == "phone"}
+    for number, label, original in checked.phones:
+        if number not in known:
+            point = ContactPoint(kind="phone", value=number, label=label, original=original)
+            owner.contact_points.append(point)
+            known.add(number)
+            added = True
+    return added
+
+
+def _email_point(session: Session, address: str) -> ContactPoint | None:
+    """The stored contact point of a normalized address (pending ones included)."""
+    query = select(ContactPoint).filter_by(kind="email", value=address)
+    return session.scalars(query).first()
+
+
+def _name(point: ContactPoint) -> str:
+    """The name of the customer a contact point belongs to."""
+    if point.person is not None:
+        return point.person.display_name
+    return point.organization.name if point.organization is not None else "?"
