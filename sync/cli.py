@@ -254,3 +254,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: 
             click.echo(json.dumps(row, ensure_ascii=False))
     else:
         output.table(rows, columns, title)
+
+
+if __name__ == "__main__":  # python -m sync.cli
+    main()
