@@ -61,12 +61,12 @@ def describe(error: BaseException) -> str:
     if isinstance(error, SourceError) and error.account:
         prefix = f"{error.account}: "
     if isinstance(error, AuthError):
-        return f"{prefix}login refused ({error.message}); check the account's user name and password"
+        return f"{prefix}login refused ({error.message}); check the user name and password"
     if isinstance(error, TransientError):
         wait = f", retry after {error.retry_after:.0f}s" if error.retry_after else ""
         return f"{prefix}server unreachable or busy ({error.message}){wait}"
     if isinstance(error, InvalidCursorError):
-        return f"{prefix}{error.collection}: the server reset its state; syncing it again from the start"
+        return f"{prefix}{error.collection}: the server reset its state; syncing it from the start"
     if isinstance(error, SourceError):
         return f"{prefix}{error.message}"
     return f"{prefix}{type(error).__name__}: {error}"

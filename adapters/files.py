@@ -160,7 +160,8 @@ def _mbox_messages(path: Path, offset: int) -> Iterator[tuple[int, int, bytes, d
     """
     with path.open("rb") as handle:
         handle.seek(offset)
-        start, lines, envelope = offset, [], None
+        start, envelope = offset, None
+        lines: list[bytes] = []
         position = offset
         for line in handle:
             if line.startswith(b"From ") and (envelope is not None or lines):

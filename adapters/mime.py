@@ -1,12 +1,15 @@
 """The one MIME parser every mail source uses: RFC 5322 bytes in, a MailRecord out.
 
 IMAP, Maildir, mbox and Exchange all hand over a message's raw bytes;
-:func:`parse_mail` turns them into an :class:`adapters.records.MailRecord`. It
-reads with the stdlib's ``compat32`` policy (about 15 times faster than
-``policy.default``) and decodes headers itself (:mod:`adapters.mimetext`), so a
-bad charset, a broken Date or a pathological part becomes a defect on the
-record, not a failure. Only a message with nothing usable in it raises
-:class:`adapters.errors.ItemError`.
+:func:`parse_mail` turns them into an :class:`adapters.records.MailRecord`.
+
+The work is split in four: :mod:`adapters.mimetree` cuts the message into its
+MIME tree (header fields by compat32's rules, bodies at their boundaries),
+:mod:`adapters.mimeheaders` reads addresses, message ids and the date,
+:mod:`adapters.mimetext` decodes charsets, RFC 2047 words and HTML, and this
+module sorts the parts into text, HTML and attachments. A bad charset, a broken
+Date or a pathological part becomes a defect on the record, not a failure; only
+a message with nothing usable in it raises :class:`adapters.errors.ItemError`.
 """
 
 from __future__ import annotations
@@ -16,20 +19,26 @@ import hashlib
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
 
 from adapters.errors import ItemError
+from adapters.mimeheaders import (
+    Headers,
+    addresses,
+    clean_message_id,
+    first,
+    message_ids,
+    occurred_at,
+)
 from adapters.mimetext import (
     collapse,
     decode_bytes,
     decode_header,
-    header_bytes_to_text,
     html_to_text,
 )
 from adapters.mimetree import Part, decode_body, parse_tree, read_head
-from adapters.records import Address, Attachment, MailRecord
+from adapters.records import Attachment, MailRecord
 
 _MIME_TYPES = mimetypes.MimeTypes()  # the built-in table only: the same on every machine
 _EXTENSIONS = {
@@ -61,17 +70,7 @@ _AUTOMATION_HEADERS = frozenset(
         "feedback-id",
     }
 )
-_FUTURE_SLACK = timedelta(days=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_KEY_ID = 250  # longer Message-IDs are hashed, so every key fits a database index
-_MSG_ID = re.compile(r"<([^<>]*)>")
-# One entry of a plain address list: "Name" <a@b>, Name <a@b>, <a@b> or a@b, then a
-# comma or the end.
-_SIMPLE_ADDRESS = re.compile(
-    r'\s*(?:(?:"(?P<quoted>[^"\\]*)"|(?P<plain>[^",;:<>()\\\[\]@]*?))\s*'
-    r'<(?P<angle>[^<>\s",;:()\\\[\]]*)>|(?P<bare>[^<>\s",;:()\\\[\]]+))\s*(?:,|$)'
-)
-_COMMENT = re.compile(r"\([^()]*\)")  # RFC 5322 section 3.2.2
 _TRAILING_WS = re.compile(rb"[ \t]+$", re.MULTILINE)
 # mboxo/mboxrd stores quote body lines that start with "From " with one more ">".
 _MBOX_QUOTED_FROM = re.compile(rb"^>+From ", re.MULTILINE)
@@ -122,7 +121,7 @@ def message_id_key(message_id: str) -> str:
     ``"<a@b>"`` (IMAP, EWS's InternetMessageId) and ``"a@b"`` give one key.
     Ids longer than 250 characters are hashed. Raises ValueError for an empty id.
     """
-    cleaned = _clean_message_id(message_id)
+    cleaned = clean_message_id(message_id)
     if cleaned is None:
         raise ValueError("empty Message-ID")
     if len(cleaned) > _MAX_KEY_ID:
@@ -136,7 +135,7 @@ def _parse(
     defects: list[str] = []
     tree = parse_tree(raw, defects)
     items = [(name.lower(), value) for name, value in tree.items]
-    headers: dict[str, list[str]] = {}
+    headers: Headers = {}
     for name, value in items:
         headers.setdefault(name, []).append(value)
     if not any(name in headers for name in _IDENTITY_HEADERS):
@@ -144,22 +143,22 @@ def _parse(
         raise ItemError(f"not a mail message: {reason}", remote_id=remote_id, raw=raw)
     body = _Body()
     _walk(tree, body, defects)
-    message_id = _clean_message_id(_first(headers, "message-id"))
+    message_id = clean_message_id(first(headers, "message-id"))
     text, html = _texts(body, defects)
-    senders = _addresses(headers, "from", defects) or _addresses(headers, "sender", defects)
+    senders = addresses(headers, "from", defects) or addresses(headers, "sender", defects)
     return MailRecord(
         remote_id=remote_id,
         dedupe_key=message_id_key(message_id) if message_id else _content_key(raw, headers),
         message_id=message_id,
-        subject=collapse(decode_header(_first(headers, "subject"), "subject", defects)),
+        subject=collapse(decode_header(first(headers, "subject"), "subject", defects)),
         sender=senders[0] if senders else None,
-        to=_addresses(headers, "to", defects),
-        cc=_addresses(headers, "cc", defects),
-        bcc=_addresses(headers, "bcc", defects),
-        reply_to=_addresses(headers, "reply-to", defects),
-        occurred_at=_occurred_at(headers, received_at, defects),
-        in_reply_to=next(iter(_message_ids(_first(headers, "in-reply-to"))), None),
-        references=tuple(_message_ids(" ".join(headers.get("references", [])))),
+        to=addresses(headers, "to", defects),
+        cc=addresses(headers, "cc", defects),
+        bcc=addresses(headers, "bcc", defects),
+        reply_to=addresses(headers, "reply-to", defects),
+        occurred_at=occurred_at(headers, received_at, defects),
+        in_reply_to=next(iter(message_ids(first(headers, "in-reply-to"))), None),
+        references=tuple(message_ids(" ".join(headers.get("references", [])))),
         text=text,
         html=html,
         attachments=_named(body.attachments),
@@ -174,141 +173,10 @@ def _parse(
     )
 
 
-def _first(headers: dict[str, list[str]], name: str) -> str:
-    values = headers.get(name)
-    return values[0] if values else ""
-
-
-# --- addresses and message ids ------------------------------------------------------
-
-
-def _addresses(headers: dict[str, list[str]], name: str, defects: list[str]) -> tuple[Address, ...]:
-    """The addresses in every ``name`` header; entries without an "@" are dropped."""
-    values = headers.get(name)
-    if not values:
-        return ()
-    # Split first and decode the names after (RFC 2047 section 5): an encoded
-    # name may hide a comma or a quote.
-    value = collapse(", ".join(values))
-    found = _address_list(value, name, defects)
-    if not found and "=?" in value:
-        # A whole address inside an encoded word: forbidden, and seen in spam.
-        found = _address_list(collapse(decode_header(value, name, defects)), name, defects)
-    return tuple(found)
-
-
-def _address_list(value: str, label: str, defects: list[str]) -> list[Address]:
-    found: dict[str, Address] = {}
-    for name, email in _split_addresses(value):
-        email = "".join(email.split())
-        if "@" in email and email.lower() not in found:
-            text = collapse(decode_header(name, label, defects)) if name else ""
-            found[email.lower()] = Address(email=email, name=text)
-    return list(found.values())
-
-
-def _split_addresses(value: str) -> list[tuple[str, str]]:
-    """(name, address) pairs: plain lists read by one regular expression, anything
-    else (groups, comments, quoted local parts) by the stdlib's RFC 5322 parser."""
-    pairs: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(value):
-        entry = _SIMPLE_ADDRESS.match(value, pos)
-        if entry is None:
-            return getaddresses([value])
-        pairs.append(
-            (entry["quoted"] or entry["plain"] or "", entry["angle"] or entry["bare"] or "")
-        )
-        pos = entry.end()
-    return pairs
-
-
-def _clean_message_id(value: str) -> str | None:
-    """A msg-id without its angle brackets and white space (RFC 5322 section 3.6.4)."""
-    match = _MSG_ID.search(value)
-    candidate = match.group(1) if match and match.group(1).strip() else value
-    return "".join(candidate.split()).strip("<>") or None
-
-
-def _message_ids(value: str) -> list[str]:
-    """The msg-ids in In-Reply-To or References, in order; tolerant of garbage."""
-    ids = ["".join(bracketed.split()) for bracketed in _MSG_ID.findall(value)]
-    if not any(ids):
-        tokens = value.split()
-        ids = [t for t in tokens if "@" in t] or (tokens if len(tokens) == 1 else [])
-        ids = [t.strip("<>,;") for t in ids]
-    return list(dict.fromkeys(i for i in ids if i))
-
-
-# --- dates ----------------------------------------------------------------------------
-
-
-def _occurred_at(
-    headers: dict[str, list[str]], received_at: datetime | None, defects: list[str]
-) -> datetime:
-    """The Date header in UTC; the delivery time where it is missing or implausible."""
-    received = _as_utc(received_at) if received_at is not None else None
-    value = collapse(header_bytes_to_text(_first(headers, "date"), "date", defects))
-    if not value:
-        defects.append("date: missing")
-        return _fallback_time(received, headers, defects)
-    parsed = _parse_date(value)
-    if parsed is None:
-        defects.append(f"date: unreadable {value[:60]!r}")
-        return _fallback_time(received, headers, defects)
-    if parsed.tzinfo is None:
-        defects.append("date: no time zone, assumed UTC")
-    parsed = _as_utc(parsed)
-    if not _plausible(parsed):
-        defects.append(f"date: out of range {value[:60]!r}")
-        return _fallback_time(received, headers, defects, last_resort=parsed)
-    return parsed
-
-
-def _parse_date(value: str) -> datetime | None:
-    try:
-        parsed = parsedate_to_datetime(_COMMENT.sub(" ", value))
-        _as_utc(parsed)  # years near 1 or 9999 overflow here
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _plausible(moment: datetime) -> bool:
-    return _EPOCH <= moment <= datetime.now(UTC) + _FUTURE_SLACK
-
-
-def _fallback_time(
-    received: datetime | None,
-    headers: dict[str, list[str]],
-    defects: list[str],
-    last_resort: datetime | None = None,
-) -> datetime:
-    """The store's delivery time; else the newest Received header's timestamp
-    (RFC 5321 section 4.4: it ends with "; date-time"); else now."""
-    if received is not None:
-        return received
-    for trace in headers.get("received", [])[:1]:
-        stamp = _parse_date(collapse(trace.rpartition(";")[2]))
-        if stamp is not None and stamp.tzinfo is not None and _plausible(_as_utc(stamp)):
-            defects.append("date: used the Received header's time")
-            return _as_utc(stamp)
-    if last_resort is not None:
-        return last_resort
-    defects.append("date: no usable time, used the time of parsing")
-    return datetime.now(UTC)
-
-
 # --- the dedupe key of a message without a Message-ID ---------------------------------
 
 
-def _content_key(raw: bytes, headers: dict[str, list[str]]) -> str:
+def _content_key(raw: bytes, headers: Headers) -> str:
     """A hash over what every copy of a message keeps: From, To, Cc, Date and
     Subject (decoded, white space collapsed) and the body (line ends and trailing
     white space normalized), not the trace headers a delivery adds."""
@@ -385,7 +253,7 @@ def _leaf(part: Part, ctype: str, body: _Body, defects: list[str]) -> None:
 def _part_text(part: Part, label: str, defects: list[str]) -> str:
     data = decode_body(part, label, defects)
     text = decode_bytes(data, part.mime.get_content_charset(), label, defects)
-    return text.replace("\r\n", "\n")
+    return "\n".join(text.split("\r\n"))  # faster than str.replace on long text
 
 
 def _message_attachment(part: Part, ctype: str, defects: list[str]) -> Attachment:
@@ -395,7 +263,8 @@ def _message_attachment(part: Part, ctype: str, defects: list[str]) -> Attachmen
     filename = _filename(part.mime, defects)
     if not filename and ctype in ("message/rfc822", "message/global"):
         subject = next((v for n, v in read_head(data) if n.lower() == "subject"), "")
-        stem = _safe_filename(collapse(decode_header(subject, "subject", [])), [])
+        stem = re.sub(r"[/\\]", "-", collapse(decode_header(subject, "subject", [])))
+        stem = _safe_filename(stem, [])
         filename = f"{stem[:120]}.eml" if stem else ""
     return Attachment(filename, ctype, data)
 
@@ -412,7 +281,7 @@ def _safe_filename(name: str, defects: list[str]) -> str:
     """The last path component, without control characters."""
     base = re.split(r"[/\\]", name)[-1]
     base = "".join(ch for ch in base if ch.isprintable()).strip()
-    if base != name:
+    if base != name.strip():
         defects.append(f"filename: {name[:60]!r} shortened to {base[:60]!r}")
     return "" if base in ("", ".", "..") else base[:255]
 

@@ -269,7 +269,7 @@ class _HTMLText(HTMLParser):
     _SKIP = frozenset({"script", "style", "head", "template", "title"})
     _PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "table", "pre"})
     _LINE = frozenset(
-        {"br", "div", "tr", "li", "ul", "ol", "dl", "dt", "dd", "hr", "section", "article"}
+        {"div", "tr", "li", "ul", "ol", "dl", "dt", "dd", "hr", "section", "article"}
         | {"header", "footer", "address", "form", "center", "body"}
     )
 
@@ -278,6 +278,7 @@ class _HTMLText(HTMLParser):
         self.parts: list[str] = []
         self._skip = 0
         self._pre = 0
+        self._pending = 0  # line breaks owed before the next text
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "body":
@@ -286,11 +287,13 @@ class _HTMLText(HTMLParser):
             self._skip += 1
         elif tag == "pre":
             self._pre += 1
+        if tag == "br":
+            self.parts.append("\n")
         self._break(tag)
         if tag == "li":
-            self.parts.append("- ")
+            self._text("- ")
         elif tag in ("td", "th"):
-            self.parts.append(" ")
+            self._text(" ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP and self._skip:
@@ -302,13 +305,21 @@ class _HTMLText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._skip:
             return
-        self.parts.append(data if self._pre else re.sub(r"\s+", " ", data))
+        text = data if self._pre else re.sub(r"\s+", " ", data)
+        if text.strip() or (text and not self._pending):
+            self._text(text)
+
+    def _text(self, text: str) -> None:
+        if self._pending:
+            self.parts.append("\n" * self._pending)
+            self._pending = 0
+        self.parts.append(text)
 
     def _break(self, tag: str) -> None:
         if tag in self._PARAGRAPH:
-            self.parts.append("\n\n")
+            self._pending = 2
         elif tag in self._LINE:
-            self.parts.append("\n")
+            self._pending = max(self._pending, 1)
 
 
 def html_to_text(html: str) -> str:

@@ -110,22 +110,23 @@ def _split_head(data: bytes, defects: list[str]) -> tuple[list[tuple[str, str]],
 
 
 def _blank_line(data: bytes) -> tuple[int, int]:
-    """Where the first empty line (the end of the header block) starts and ends.
+    """The span of the line break ending the header block plus the empty line after
+    it (LF, CRLF or mixed); (len, len) if there is none.
 
-    The line-end style of the first line decides which form is looked for first,
-    so that the other search stops there instead of scanning a large body.
+    The form the first line's end suggests is looked for first, so that the search
+    for the other stops there instead of scanning a large body.
     """
     newline = data.find(b"\n")
-    crlf_first = newline > 0 and data[newline - 1] == 0x0D
-    first, second = (b"\r\n\r\n", b"\n\n") if crlf_first else (b"\n\n", b"\r\n\r\n")
-    found = data.find(first)
-    limit = len(data) if found < 0 else found
-    other = data.find(second, 0, limit + len(second))
-    if 0 <= other < limit or (found < 0 and other >= 0):
-        found, first = other, second
-    if found < 0:
+    crlf = newline > 0 and data[newline - 1] == 0x0D
+    best, size = -1, 0
+    for pattern in (b"\n\r\n", b"\n\n") if crlf else (b"\n\n", b"\n\r\n"):
+        found = data.find(pattern, 0, len(data) if best < 0 else best + len(pattern))
+        if found >= 0 and (best < 0 or found < best):
+            best, size = found, len(pattern)
+    if best < 0:
         return len(data), len(data)
-    return found, found + len(first)
+    start = best - 1 if best and data[best - 1] == 0x0D else best
+    return start, best + size
 
 
 def _fields(head: str, defects: list[str]) -> tuple[list[tuple[str, str]], str]:
