@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mailbox
 from collections.abc import Callable
 from pathlib import Path
@@ -222,3 +223,38 @@ def test_real_world_corpus_through_dovecot(
     assert count(sessions, Interaction) == result.ingest.new
     [again] = sync(config, sessions)
     assert (again.ingest.new, again.quarantined) == (0, 0)
+
+
+def test_a_failing_account_is_reported_and_does_not_stop_the_others(
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    make_config: MakeConfig,
+    sessions: sessionmaker[Session],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dovecot.append(imap_user.name, "INBOX", messages(3, seed=5))
+    wrong = ImapUser(
+        "mallory-" + imap_user.name, "not-the-password", imap_user.host, imap_user.port
+    )
+    dovecot.add_user(wrong.name, "the-real-password")
+    closed = ImapUser("gone-" + imap_user.name, "x", "127.0.0.1", 1)  # nothing listens there
+    config = make_config(wrong, imap_user, closed)
+    results = {r.account: r for r in Runner(config, sessions).sync_all()}
+    assert results[imap_user.name].ok
+    assert results[imap_user.name].ingest.new + results[imap_user.name].ingest.skipped == 3
+    assert results[wrong.name].auth_failed
+    assert "login refused" in results[wrong.name].error
+    for secret in (wrong.password, imap_user.password):  # never in a message or a log line
+        assert secret not in results[wrong.name].error
+        assert secret not in caplog.text
+    assert not results[closed.name].auth_failed
+    assert "unreachable" in results[closed.name].error
+    with sessions() as session:
+        flagged = {
+            a.name: (a.needs_attention, a.last_error) for a in session.scalars(select(Account))
+        }
+    assert flagged[wrong.name][0] is True
+    assert flagged[closed.name][0] is False
+    assert flagged[closed.name][1]
+    assert flagged[imap_user.name] == (False, "")
