@@ -252,7 +252,11 @@ def _leaf(part: Part, ctype: str, body: _Body, defects: list[str]) -> None:
 
 def _part_text(part: Part, label: str, defects: list[str]) -> str:
     data = decode_body(part, label, defects)
-    text = decode_bytes(data, part.mime.get_content_charset(), label, defects)
+    try:
+        charset = part.mime.get_content_charset()
+    except (ValueError, LookupError, UnicodeError):
+        charset = "unreadable"
+    text = decode_bytes(data, charset, label, defects)
     return "\n".join(text.split("\r\n"))  # faster than str.replace on long text
 
 
@@ -271,7 +275,11 @@ def _message_attachment(part: Part, ctype: str, defects: list[str]) -> Attachmen
 
 def _filename(part: Message, defects: list[str]) -> str:
     """The part's file name: RFC 2231 parameters, and RFC 2047 words as Outlook writes them."""
-    name = part.get_filename()
+    try:
+        name = part.get_filename()
+    except (ValueError, LookupError, UnicodeError):  # RFC 2231 charset the stdlib chokes on
+        defects.append("filename: unreadable parameter")
+        return ""
     if not isinstance(name, str) or not name:
         return ""
     return _safe_filename(collapse(decode_header(name, "filename", defects)), defects)

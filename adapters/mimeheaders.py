@@ -55,7 +55,7 @@ def addresses(headers: Headers, name: str, defects: list[str]) -> tuple[Address,
 
 def _address_list(value: str, label: str, defects: list[str]) -> list[Address]:
     found: dict[str, Address] = {}
-    for name, email in _split_addresses(value):
+    for name, email in _split_addresses(value, label, defects):
         email = "".join(email.split())
         if "@" in email and email.lower() not in found:
             text = collapse(decode_header(name, label, defects)) if name else ""
@@ -63,7 +63,7 @@ def _address_list(value: str, label: str, defects: list[str]) -> list[Address]:
     return list(found.values())
 
 
-def _split_addresses(value: str) -> list[tuple[str, str]]:
+def _split_addresses(value: str, label: str, defects: list[str]) -> list[tuple[str, str]]:
     """(name, address) pairs: plain lists read by one regular expression, anything
     else (groups, comments, quoted local parts) by the stdlib's RFC 5322 parser."""
     pairs: list[tuple[str, str]] = []
@@ -71,12 +71,20 @@ def _split_addresses(value: str) -> list[tuple[str, str]]:
     while pos < len(value):
         entry = _SIMPLE_ADDRESS.match(value, pos)
         if entry is None:
-            return getaddresses([value])
+            return _full_parse(value, label, defects)
         pairs.append(
             (entry["quoted"] or entry["plain"] or "", entry["angle"] or entry["bare"] or "")
         )
         pos = entry.end()
     return pairs
+
+
+def _full_parse(value: str, label: str, defects: list[str]) -> list[tuple[str, str]]:
+    try:
+        return getaddresses([value])
+    except Exception:  # deeply nested quotes and comments hit RecursionError, say
+        defects.append(f"{label}: unreadable address list")
+        return []
 
 
 def clean_message_id(value: str) -> str | None:

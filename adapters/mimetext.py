@@ -62,10 +62,10 @@ def codec_for(charset: str) -> str | None:
     name = _CHARSET_ALIASES.get(label, label)
     try:
         info = codecs.lookup(name)
-        b"".decode(info.name)  # refuses non-text codecs (base64, rot13, zlib...)
     except (LookupError, ValueError):
         return None
-    return info.name
+    # base64, rot13, zlib... are codecs too, but bytes.decode() refuses them.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def decode_bytes(data: bytes, charset: str | None, label: str, defects: list[str]) -> str:
@@ -119,7 +119,7 @@ def _mostly_utf8(data: bytes) -> str | None:
     whose non-ASCII bytes hardly ever form valid UTF-8 sequences."""
     text = data.decode("utf-8", "replace")
     bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ord(ch) > 127) - bad
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad  # valid non-ASCII characters
     return text if good >= 2 * bad else None
 
 
