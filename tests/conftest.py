@@ -21,22 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm import schema
 from crm.db import make_engine, make_sessionmaker
+from tests.corpus import CORPUS, need
 
 pytest_plugins = ["tests.servers.dovecot"]
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG", "postgresql://postgres@127.0.0.1/test")
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("CRMSYNC_CORPUS", ROOT.parent / "shared" / "corpus"))
-
-
-def need(condition: bool, reason: str) -> None:
-    """Skip when a peer is missing on a developer's machine; fail under CI=true."""
-    if condition:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (mandatory under CI=true)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

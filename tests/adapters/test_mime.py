@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import mailbox
-import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 from adapters.errors import ItemError
 from adapters.mime import message_id_key, parse_mail
 from adapters.records import Address, MailRecord
+from tests.corpus import CORPUS, mail_messages, need
 
 # Prepended to corpus files that are MIME fragments without any From, To, Subject or
 # Date (parse_mail refuses those), so that their bodies are exercised all the same.
@@ -21,38 +20,15 @@ IDENTITY = b"From: corpus@example.com\nSubject: corpus\n"
 
 
 def corpus_dir() -> Path:
-    """The shared test corpus: $CRMSYNC_CORPUS, else ../shared/corpus beside the project."""
-    default = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-    return Path(os.environ.get("CRMSYNC_CORPUS", default))
+    return CORPUS
 
 
 def missing_corpus() -> NoReturn:
-    reason = f"mail corpus not found at {corpus_dir() / 'mail'} (set CRMSYNC_CORPUS)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+    need(False, f"mail corpus not found at {CORPUS / 'mail'} (set CRMSYNC_CORPUS)")
+    raise AssertionError("unreachable")
 
 
-def corpus_messages() -> list[tuple[str, bytes]]:
-    """(name, raw bytes) for every file under mail/; an .mbox gives one entry per message."""
-    root = corpus_dir() / "mail"
-    if not root.is_dir():
-        return []
-    found: list[tuple[str, bytes]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        name = str(path.relative_to(root))
-        if path.suffix == ".mbox":
-            box = mailbox.mbox(path, create=False)
-            try:
-                found += [(f"{name}#{i}", box.get_bytes(key)) for i, key in enumerate(box.keys())]
-            finally:
-                box.close()
-        else:
-            found.append((name, path.read_bytes()))
-    return found
-
-
-CORPUS = corpus_messages()
+CORPUS_MAIL = mail_messages()
 
 
 def corpus(name: str, *, prepend: bytes = b"") -> MailRecord:
@@ -98,12 +74,12 @@ def parse_or_refuse(raw: bytes, name: str) -> MailRecord | ItemError:
 
 
 def test_corpus_is_there() -> None:
-    if not CORPUS:
+    if not CORPUS_MAIL:
         missing_corpus()
-    assert len(CORPUS) >= 100
+    assert len(CORPUS_MAIL) >= 100
 
 
-@pytest.mark.parametrize(("name", "raw"), CORPUS, ids=[name for name, _ in CORPUS])
+@pytest.mark.parametrize(("name", "raw"), CORPUS_MAIL, ids=[name for name, _ in CORPUS_MAIL])
 def test_corpus_message_parses_or_is_refused_with_a_reason(name: str, raw: bytes) -> None:
     outcome = parse_or_refuse(raw, name)
     if isinstance(outcome, ItemError):
@@ -233,7 +209,7 @@ def test_date_with_a_comment_before_the_zone() -> None:
 
 
 def test_mbox_with_unquoted_from_line_in_body() -> None:
-    messages = dict(CORPUS)
+    messages = dict(CORPUS_MAIL)
     if "cpython__mailbox_01.mbox#0" not in messages:
         missing_corpus()
     first = parse_mail(messages["cpython__mailbox_01.mbox#0"], remote_id="0")

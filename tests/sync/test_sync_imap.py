@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import mailbox
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from adapters.mime import parse_mail
 from crm.models import Account, Interaction, InteractionSource, QuarantineItem, SyncCursor, SyncRun
 from sync.config import Config, parse_config
 from sync.runner import AccountResult, Runner
+from tests.corpus import mail_messages
 from tests.mailgen import messages
 from tests.servers.dovecot import DovecotServer, ImapUser
 
@@ -175,20 +175,6 @@ def test_mail_without_message_id_is_stored_once(
         assert len(interaction.sources) == 2  # INBOX (both copies) and Sent
 
 
-def corpus_messages(corpus: Path) -> list[tuple[str, bytes]]:
-    found = []
-    for path in sorted(p for p in (corpus / "mail").rglob("*") if p.is_file()):
-        if path.suffix == ".mbox":
-            box = mailbox.mbox(path, create=False)
-            try:
-                found += [(f"{path.name}#{i}", box.get_bytes(k)) for i, k in enumerate(box.keys())]
-            finally:
-                box.close()
-        else:
-            found.append((path.name, path.read_bytes()))
-    return found
-
-
 def unreadable(raw: bytes) -> bool:
     try:
         parse_mail(raw, remote_id="x")
@@ -207,7 +193,7 @@ def test_real_world_corpus_through_dovecot(
     """Hostile mail (bad charsets, broken MIME, huge headers) is stored or quarantined;
     the sync never fails, and every message the server accepted is accounted for."""
     accepted: list[bytes] = []
-    for _name, raw in corpus_messages(corpus):
+    for _name, raw in mail_messages():
         try:
             dovecot.append(imap_user.name, "INBOX", [raw])
         except Exception:  # noqa: S112 - Dovecot refuses a few (bare NUL bytes): not ours
