@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm import schema
 from crm.db import make_engine, make_sessionmaker
-from crm.importing import import_customers
 from crm.models import Account, QuarantineItem
 from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
@@ -46,7 +45,7 @@ class Context:
         if migrate:
             _ensure_sqlite_dir(self.config.database.url)
             schema.upgrade(engine)
-        elif schema.current_revision(engine) != schema.head_revision():
+        elif not schema.is_current(engine):
             raise click.ClickException(
                 "the database is not initialised or is outdated: run `crmsync init`"
             )
@@ -100,7 +99,7 @@ def init(obj: Context) -> None:
     with _user_errors():
         obj.sessions(migrate=True)
         obj.config.archive.path.mkdir(parents=True, exist_ok=True)
-    click.echo(f"database ready at revision {schema.head_revision()}")
+    click.echo(f"database ready at revision {schema.HEAD}")
 
 
 @main.command("check-config")
@@ -125,6 +124,8 @@ def import_group() -> None:
 @click.pass_obj
 def import_customers_cmd(obj: Context, file: Path, fmt: str | None) -> None:
     """Import people and organizations from a CSV or vCard FILE (exit 1 if rows were refused)."""
+    from crm.importing import import_customers  # vobject is slow to import: only here
+
     with _user_errors():
         sessions = obj.sessions()
         with sessions.begin() as session:

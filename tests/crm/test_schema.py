@@ -1,0 +1,36 @@
+"""The schema: migrations, and the quick check every command makes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, inspect
+
+from crm import schema
+from crm.db import make_engine
+from crm.models import Base
+
+
+def test_head_constant_is_the_newest_migration() -> None:
+    assert schema.head_revision() == schema.HEAD
+
+
+def test_migrated_database_matches_the_models(engine: Engine) -> None:
+    """What Alembic created is what the models describe (no forgotten migration)."""
+    assert schema.is_current(engine)
+    tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert tables == set(Base.metadata.tables)
+    for name, table in Base.metadata.tables.items():
+        columns = {c["name"] for c in inspect(engine).get_columns(name)}
+        assert columns == {c.name for c in table.columns}, name
+
+
+def test_empty_database_is_not_current(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert schema.current_revision(engine) is None
+    assert not schema.is_current(engine)
+    schema.upgrade(engine)
+    assert schema.is_current(engine)
+    schema.upgrade(engine)  # upgrading a current database changes nothing
+    assert schema.is_current(engine)
+    engine.dispose()
