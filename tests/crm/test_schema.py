@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from crm import schema
 from crm.db import make_engine
@@ -34,3 +34,18 @@ def test_empty_database_is_not_current(tmp_path: Path) -> None:
     schema.upgrade(engine)  # upgrading a current database changes nothing
     assert schema.is_current(engine)
     engine.dispose()
+
+
+def test_postgresql_compresses_bodies_with_lz4(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return  # SQLite stores text as it is
+    with engine.connect() as connection:
+        methods = dict(
+            connection.execute(
+                text(
+                    "SELECT attname, attcompression FROM pg_attribute "
+                    "WHERE attrelid = 'interactions'::regclass AND attname LIKE 'body_%'"
+                )
+            ).all()
+        )
+    assert methods == {"body_text": "l", "body_html": "l"}
