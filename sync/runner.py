@@ -29,7 +29,6 @@ from crm.syncstate import (
     start_run,
 )
 from sync.config import AccountConfig, Config, ConfigError
-from sync.pipeline import BatchWriter
 from sync.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -129,18 +128,12 @@ class Runner:
         cursor: dict[str, Any] | None,
         result: AccountResult,
     ) -> None:
-        """Fetch and parse the next batch while the one before is being stored."""
-
-        def store(batch: Batch) -> None:
+        for batch in source.pull(collection, cursor, self.limits):
             step = self._store(account_id, collection.id, batch, result.account)
             result.ingest += step.ingest
             result.quarantined += step.quarantined
             if self.on_batch:
                 self.on_batch(result.account, collection.name, step)
-
-        with BatchWriter(store, name=f"store-{result.account}") as writer:
-            for batch in source.pull(collection, cursor, self.limits):
-                writer.put(batch)
 
     def _store(self, account_id: int, collection: str, batch: Batch, name: str) -> AccountResult:
         """One batch, its quarantine and its cursor: one transaction."""
