@@ -20,6 +20,7 @@ from adapters.records import Batch, Collection
 from crm.archive import Archive
 from crm.ingest import IngestResult, ingest_mail
 from crm.matching import MatchPolicy
+from crm.models import Account, SyncRun
 from crm.syncstate import (
     ensure_account,
     finish_run,
@@ -152,8 +153,6 @@ class Runner:
         return step
 
     def _finish(self, account_id: int, run_id: int, result: AccountResult) -> None:
-        from crm.models import Account, SyncRun
-
         with self.sessions.begin() as session:
             run = session.get_one(SyncRun, run_id)
             account = session.get_one(Account, account_id)

@@ -56,6 +56,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from imapclient import IMAPClient
 
+from tests.corpus import need
+
 MAIL_USER = "crmsync-mail"
 INSTALL_HINT = "dovecot not installed: apt-get install dovecot-imapd"
 _SBIN_PATH = "/usr/sbin:/usr/local/sbin:/sbin"
@@ -704,10 +706,7 @@ class ImapUser:
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
     """A Dovecot for the whole session; skipped where none is installed (failed on CI)."""
-    if find_binary("dovecot") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(INSTALL_HINT)
-        pytest.skip(INSTALL_HINT)
+    need(find_binary("dovecot") is not None, INSTALL_HINT)
     with DovecotServer.start() as server:
         yield server
 
