@@ -194,6 +194,14 @@ class Account(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_success_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: how the adapter connects, for accounts added in the web view (no secret in here)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the password of a web account, encrypted with the key from the config (crm.secrets)
+    secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    interval_seconds: Mapped[float | None]
+    #: when the scheduler will run this account next (written by the worker, shown by web)
+    next_run_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class SyncCursor(Base):
@@ -228,6 +236,72 @@ class SyncRun(Base):
     quarantined_count: Mapped[int] = mapped_column(Integer, default=0)
     unmatched_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")  # schedule|request|manual
+
+
+class FolderStatus(Base):
+    """How the last pass over one collection (folder) of an account went."""
+
+    __tablename__ = "folder_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    collection: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(512), default="")
+    last_run_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_new: Mapped[int] = mapped_column(Integer, default=0)
+    last_known: Mapped[int] = mapped_column(Integer, default=0)
+    last_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    total_new: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("account_id", "collection"),)
+
+
+class SyncRequest(Base):
+    """A "sync now" from the web view, waiting for the worker (which may be another process)."""
+
+    __tablename__ = "sync_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    taken_at: Mapped[datetime | None]
+
+
+# -- users of the web view -------------------------------------------------------------
+
+
+class User(Base):
+    """Someone who logs in to the web view (and, later, to the CardDAV export)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # admin | staff | viewer
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'staff', 'viewer')", name="role"),)
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name and per client address, for throttling."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)  # user:NAME | ip:ADDR
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 # -- the interaction history ----------------------------------------------------------
@@ -244,7 +318,7 @@ class Interaction(Base):
     __tablename__ = "interactions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # email
+    kind: Mapped[str] = mapped_column(String(16))  # email | note (later meeting, call)
     direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound | internal
     occurred_at: Mapped[datetime] = mapped_column(index=True)
     subject: Mapped[str] = mapped_column(Text, default="")
@@ -257,6 +331,8 @@ class Interaction(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     defects: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the user who wrote a note (empty for synced items)
+    created_by: Mapped[str] = mapped_column(String(64), default="")
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
@@ -299,7 +375,7 @@ class Participant(Base):
     interaction_id: Mapped[int] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[str] = mapped_column(String(16))  # from | to | cc | bcc
+    role: Mapped[str] = mapped_column(String(16))  # from | to | cc | bcc | about (a note)
     email: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -71,10 +71,10 @@ class ArchiveConfig:
 
 @dataclass(frozen=True)
 class WebConfig:
-    """``[web]``: where the web view listens and where its secret key comes from."""
+    """``[web]``: where the web view listens."""
 
     listen: str = "127.0.0.1:8080"
-    secret_key_env: str = "CRMSYNC_SECRET_KEY"  # noqa: S105 (a variable's name)
+    behind_proxy: bool = False
 
     @property
     def host(self) -> str:
@@ -86,9 +86,33 @@ class WebConfig:
         """The port part of ``listen``."""
         return s.split_listen(self.listen)[1]
 
-    def secret_key(self) -> str:
-        """The secret key, read now from ``secret_key_env``; :class:`ConfigError` if unset."""
-        return _from_env(self.secret_key_env, "web.secret_key_env")
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    """``[secrets]``: where the key comes from that encrypts passwords entered in the web
+    view and signs its sessions. Never the key itself."""
+
+    key_file: Path
+    key_env: str = "CRMSYNC_SECRET_KEY"
+
+    def keys(self) -> list[str]:
+        """The keys, newest first: from ``key_env`` when that variable is set, else one per
+        line of ``key_file``. :class:`ConfigError` when there is none."""
+        raw = os.environ.get(self.key_env, "")
+        if not raw.strip():
+            try:
+                raw = self.key_file.read_text(encoding="ascii")
+            except FileNotFoundError:
+                raise ConfigError(
+                    f"secrets: no key: {self.key_file} does not exist and {self.key_env} is"
+                    " not set; `crmsync init` creates the file"
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"secrets.key_file: cannot read {self.key_file}: {exc}") from None
+        keys = [k for k in raw.replace(",", " ").split() if k]
+        if not keys:
+            raise ConfigError(f"secrets: the key in {self.key_file} or {self.key_env} is empty")
+        return keys
 
 
 @dataclass(frozen=True)
@@ -148,6 +172,7 @@ class Config:
     crm: CrmConfig
     archive: ArchiveConfig
     web: WebConfig
+    secrets: SecretsConfig
     sync: SyncConfig
     accounts: tuple[AccountConfig, ...]
     path: Path | None = None
@@ -202,7 +227,8 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
         database=_database(tables["database"], base_dir, problems),
         crm=CrmConfig(**s.check_table(tables["crm"], CRM, "crm", problems)),
         archive=_archive(tables["archive"], base_dir, problems),
-        web=WebConfig(**s.check_table(tables["web"], WEB, "web", problems, _WEB_SECRET)),
+        web=WebConfig(**s.check_table(tables["web"], WEB, "web", problems)),
+        secrets=_secrets(tables["secrets"], base_dir, problems),
         sync=_sync(tables["sync"], problems),
         accounts=_accounts(data.get("accounts", []), base_dir, problems),
     )
@@ -225,7 +251,11 @@ CRM = {
 ARCHIVE = {"path": Key(s.text, "var/archive")}
 WEB = {
     "listen": Key(s.listen, "127.0.0.1:8080"),
-    "secret_key_env": Key(s.env_name, "CRMSYNC_SECRET_KEY"),
+    "behind_proxy": Key(s.boolean, False),
+}
+SECRETS = {
+    "key_file": Key(s.text, "var/secret.key"),
+    "key_env": Key(s.env_name, "CRMSYNC_SECRET_KEY"),
 }
 SYNC = {
     "batch_max_items": Key(s.integer(1, 100_000), 500),
@@ -256,8 +286,8 @@ FILES = {
 KINDS = {"imap": IMAP, "files": FILES}
 LATER_KINDS = ("ews", "graph", "caldav", "carddav")  # known, adapters still to come
 _SECTIONS = {
-    "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "sync": SYNC,
-    "accounts": ACCOUNT,
+    "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
+    "sync": SYNC, "accounts": ACCOUNT,
 }  # fmt: skip
 
 # Keys a person may write a secret into, and what to write instead.
@@ -266,9 +296,9 @@ _ACCOUNT_SECRET = {
     " name of an environment variable that holds it, or password_command to a command"
     " that prints it"
 }
-_WEB_SECRET = {
-    "secret_key": "the secret key is never written in the config file; set secret_key_env"
-    " to the name of an environment variable that holds it"
+_KEY_SECRET = {
+    "key": "the key is never written in the config file; set key_file to a file that"
+    " holds it (crmsync init creates one) or key_env to an environment variable"
 }
 
 
@@ -306,6 +336,14 @@ def _database_url(url: str, base_dir: Path) -> str:
 def _archive(data: dict[str, Any], base_dir: Path, problems: list[str]) -> ArchiveConfig:
     raw = s.check_table(data, ARCHIVE, "archive", problems)["path"]
     return ArchiveConfig(path=_resolve(base_dir, raw or "."))
+
+
+def _secrets(data: dict[str, Any], base_dir: Path, problems: list[str]) -> SecretsConfig:
+    values = s.check_table(data, SECRETS, "secrets", problems, _KEY_SECRET)
+    return SecretsConfig(
+        key_file=_resolve(base_dir, values["key_file"] or "var/secret.key"),
+        key_env=values["key_env"] or "CRMSYNC_SECRET_KEY",
+    )
 
 
 def _sync(data: dict[str, Any], problems: list[str]) -> SyncConfig:

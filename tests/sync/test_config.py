@@ -21,6 +21,7 @@ from sync.config import (
     Config,
     ConfigError,
     CrmConfig,
+    SecretsConfig,
     SyncConfig,
     WebConfig,
     find_config_path,
@@ -89,11 +90,11 @@ def test_missing_file_says_how_to_get_one(tmp_path):
 
 
 def test_toml_syntax_error_names_file_line_and_column(tmp_path):
-    path = write(tmp_path, '[web]\nlisten = "127.0.0.1:8080"\nsecret_key_env = \n')
+    path = write(tmp_path, '[web]\nlisten = "127.0.0.1:8080"\nbehind_proxy = \n')
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     (problem,) = caught.value.problems
-    assert problem.startswith(f"{path}, line 3, column 18: TOML syntax error: ")
+    assert problem.startswith(f"{path}, line 3, column 16: TOML syntax error: ")
 
 
 def test_toml_syntax_error_at_the_end_names_the_last_line(tmp_path):
@@ -110,7 +111,8 @@ def test_empty_file_is_all_defaults(tmp_path):
     assert config.database.url == f"sqlite:///{tmp_path}/var/crmsync.db"
     assert config.archive.path == tmp_path / "var" / "archive"
     assert config.crm == CrmConfig(default_region="DE", internal_domains=())
-    assert config.web == WebConfig(listen="127.0.0.1:8080", secret_key_env="CRMSYNC_SECRET_KEY")
+    assert config.web == WebConfig(listen="127.0.0.1:8080", behind_proxy=False)
+    assert config.secrets == SecretsConfig(tmp_path / "var" / "secret.key", "CRMSYNC_SECRET_KEY")
     assert config.sync == SyncConfig(
         batch_max_items=500, batch_max_bytes=25_000_000, timeout_seconds=60.0
     )
@@ -278,20 +280,27 @@ def test_crm_lists_are_lower_cased(tmp_path):
 
 
 def test_literal_secret_key_is_refused(tmp_path):
-    assert problems(tmp_path, '[web]\nsecret_key = "abc"\n') == [
-        "web.secret_key: the secret key is never written in the config file;"
-        " set secret_key_env to the name of an environment variable that holds it"
+    assert problems(tmp_path, '[secrets]\nkey = "abc"\n') == [
+        "secrets.key: the key is never written in the config file; set key_file to a file"
+        " that holds it (crmsync init creates one) or key_env to an environment variable"
     ]
 
 
-def test_web_listen_and_secret_key(tmp_path, monkeypatch):
-    config = load(tmp_path, '[web]\nlisten = "[::1]:9000"\nsecret_key_env = "CRM_KEY"\n')
-    assert (config.web.host, config.web.port) == ("::1", 9000)
+def test_web_listen(tmp_path):
+    config = load(tmp_path, '[web]\nlisten = "[::1]:9000"\nbehind_proxy = true\n')
+    assert (config.web.host, config.web.port, config.web.behind_proxy) == ("::1", 9000, True)
+
+
+def test_secret_keys_from_the_environment_before_the_file(tmp_path, monkeypatch):
+    config = load(tmp_path, '[secrets]\nkey_file = "keys/k"\nkey_env = "CRM_KEY"\n')
     monkeypatch.delenv("CRM_KEY", raising=False)
-    with pytest.raises(ConfigError, match="environment variable CRM_KEY is not set"):
-        config.web.secret_key()
-    monkeypatch.setenv("CRM_KEY", "k3y")
-    assert config.web.secret_key() == "k3y"
+    with pytest.raises(ConfigError, match=r"keys/k does not exist and CRM_KEY is not set"):
+        config.secrets.keys()
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "k").write_text("new-key\nold-key\n")
+    assert config.secrets.keys() == ["new-key", "old-key"]
+    monkeypatch.setenv("CRM_KEY", "env-key, older")
+    assert config.secrets.keys() == ["env-key", "older"]
 
 
 @pytest.mark.parametrize(
