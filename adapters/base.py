@@ -62,6 +62,11 @@ class Source(abc.ABC):
         longer valid on the server.
         """
 
+    def probe(self) -> list[str]:
+        """Log in and name every collection the account offers (not only the configured
+        ones): what "test connection" shows. Raises like :meth:`collections`."""
+        return [c.name for c in self.collections()]
+
     def close(self) -> None:  # noqa: B027 - sources without a connection need nothing
         """Release the connection."""
 

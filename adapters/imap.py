@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_FOLDERS = ("INBOX", "\\Sent")
+#: RFC 6154 special-use attributes, lower-cased, as "test connection" marks them
+SPECIAL_USE = frozenset(
+    f.lower()
+    for f in ("\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash")
+)
 # A UID SEARCH answer is one line, and imaplib refuses lines over 1,000,000 bytes:
 # 80,000 UIDs of up to ten digits fit. Bigger folders are searched in windows of UIDs.
 _SEARCH_WINDOW = 80_000
@@ -153,6 +158,18 @@ class ImapSource(Source):
             if name is not None:
                 found.setdefault(name, Collection(id=name, name=_display_name(name, listing)))
         return list(found.values())
+
+    def probe(self) -> list[str]:
+        """Every selectable folder on the server, special-use ones marked ("Sent (\\Sent)")."""
+        with self._boundary("listing folders"):
+            listing = self._connection().list_folders()
+        names = []
+        for flags, _, name in listing:
+            if _has_flag(flags, "\\Noselect", "\\NonExistent"):
+                continue
+            special = [_text(f) for f in flags if _text(f).lower() in SPECIAL_USE]
+            names.append(f"{name} ({', '.join(special)})" if special else str(name))
+        return sorted(names, key=lambda n: (not n.upper().startswith("INBOX"), n.lower()))
 
     def _resolve(self, spec: str, listing: list[tuple[Any, Any, str]]) -> str | None:
         if spec.startswith("\\"):

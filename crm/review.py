@@ -7,15 +7,23 @@ mail already stored appears on the customer's timeline.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CursorResult, Update, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from crm.matching import MatchPolicy, Resolver, chunked
-from crm.models import ContactPoint, MatchRule, Participant, Person, ReviewItem, utcnow
+from crm.models import (
+    ContactPoint,
+    Interaction,
+    MatchRule,
+    Participant,
+    Person,
+    ReviewItem,
+    utcnow,
+)
 from crm.normalize import InvalidValueError, email_key, valid_domain
 
 
@@ -62,12 +70,15 @@ def note_unmatched(session: Session, sightings: Iterable[tuple[str, str, datetim
     session.flush()
 
 
-def open_items(session: Session, limit: int | None = None) -> list[ReviewItem]:
+def open_items(session: Session, limit: int | None = None, offset: int = 0) -> list[ReviewItem]:
     """The open queue, most frequent first."""
     query = (
         select(ReviewItem)
         .where(ReviewItem.status == "open")
-        .order_by(ReviewItem.interaction_count.desc(), ReviewItem.last_seen_at.desc())
+        .order_by(
+            ReviewItem.interaction_count.desc(), ReviewItem.last_seen_at.desc(), ReviewItem.id
+        )
+        .offset(offset)
         .limit(limit)
     )
     return list(session.scalars(query))
@@ -158,3 +169,49 @@ def apply_to_backlog(
 def _rowcount(session: Session, statement: Update) -> int:
     result = session.execute(statement)
     return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def get_item(session: Session, item_id: int) -> ReviewItem | None:
+    """One queue entry by id."""
+    return session.get(ReviewItem, item_id)
+
+
+def count_open(session: Session) -> int:
+    """How many addresses wait for a decision."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(ReviewItem).where(ReviewItem.status == "open")
+        )
+        or 0
+    )
+
+
+def sample_subjects(
+    session: Session, emails: Sequence[str], per_address: int = 3
+) -> dict[str, list[tuple[int, str, datetime]]]:
+    """The newest few (interaction id, subject, when) per address, for the queue page."""
+    if not emails:
+        return {}
+    ranked = (
+        select(
+            Participant.email,
+            Interaction.id,
+            Interaction.subject,
+            Interaction.occurred_at,
+            func.row_number()
+            .over(partition_by=Participant.email, order_by=Interaction.occurred_at.desc())
+            .label("n"),
+        )
+        .join(Interaction, Interaction.id == Participant.interaction_id)
+        .where(Participant.email.in_(list(emails)))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.email, ranked.c.id, ranked.c.subject, ranked.c.occurred_at)
+        .where(ranked.c.n <= per_address)
+        .order_by(ranked.c.email, ranked.c.occurred_at.desc())
+    )
+    found: dict[str, list[tuple[int, str, datetime]]] = {}
+    for email, interaction_id, subject, when in rows:
+        found.setdefault(email, []).append((interaction_id, subject, when))
+    return found

@@ -1,23 +1,32 @@
-"""Reading the interaction history: a customer's timeline, or everyone's."""
+"""Reading the interaction history: a customer's timeline, or everyone's.
+
+Pages are cut by keyset (``occurred_at``, ``id``), never by offset, so the
+hundredth page costs what the first does and nothing loads the whole history.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from crm.models import (
     ContactPoint,
     Interaction,
+    InteractionSource,
     Organization,
     OrganizationDomain,
     Participant,
     Person,
 )
 from crm.normalize import email_key
+
+KINDS = ("email", "note")
+DIRECTIONS = ("inbound", "outbound", "internal")
 
 
 class UnknownCustomerError(LookupError):
@@ -26,6 +35,10 @@ class UnknownCustomerError(LookupError):
     def __init__(self, key: str) -> None:
         super().__init__(f"no customer found for {key!r}")
         self.key = key
+
+
+class BadCursorError(ValueError):
+    """Raised for a page cursor that this code did not write (a mangled link)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,16 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """An attachment as a page lists it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     """One interaction as a timeline shows it."""
 
@@ -47,12 +70,43 @@ class TimelineEntry:
     occurred_at: datetime
     subject: str
     snippet: str
-    participants: list[dict[str, str | None]]
+    participants: list[dict[str, Any]]
     customers: list[Customer]
     attachments: list[str]
     sources: int
     thread_key: str
     is_bulk: bool = field(default=False)
+    files: list[FileRef] = field(default_factory=list)
+    has_html: bool = False
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class TimelineFilter:
+    """What a timeline page shows; empty fields filter nothing."""
+
+    kinds: tuple[str, ...] = ()
+    direction: str | None = None
+    since: date | None = None
+    until: date | None = None  # inclusive
+    account_id: int | None = None
+    unmatched: bool = False
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page, newest first; ``next_cursor`` fetches the older entries after it."""
+
+    entries: list[TimelineEntry]
+    next_cursor: str | None
+
+    @property
+    def threads(self) -> list[list[TimelineEntry]]:
+        """The entries grouped by thread, each group where its newest entry stands."""
+        groups: dict[str, list[TimelineEntry]] = {}
+        for entry in self.entries:
+            groups.setdefault(entry.thread_key, []).append(entry)
+        return list(groups.values())
 
 
 def find_customer(session: Session, key: str) -> Customer:
@@ -93,18 +147,123 @@ def timeline(
 ) -> list[TimelineEntry]:
     """Newest first: a customer's interactions (an organization's include its people's),
     or all of them."""
+    cursor = encode_cursor(before, 2**62) if before is not None else None
+    return timeline_page(session, customer, limit=limit, cursor=cursor).entries
+
+
+def timeline_page(
+    session: Session,
+    customer: Customer | None = None,
+    filters: TimelineFilter | None = None,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TimelinePage:
+    """One page of a customer's timeline (or everyone's), filtered, newest first."""
     query = select(Interaction).order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
     if customer is not None:
         query = query.where(Interaction.id.in_(_linked_to(customer)))
-    if before is not None:
-        query = query.where(Interaction.occurred_at < before)
-    query = query.limit(limit).options(
+    query = query.where(*_conditions(filters or TimelineFilter()))
+    if cursor:
+        when, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Interaction.occurred_at < when,
+                and_(Interaction.occurred_at == when, Interaction.id < last_id),
+            )
+        )
+    rows = list(session.scalars(_with_details(query.limit(limit + 1))))
+    entries = [_entry(i) for i in rows[:limit]]
+    more = len(rows) > limit
+    return TimelinePage(
+        entries, encode_cursor(entries[-1].occurred_at, entries[-1].id) if more else None
+    )
+
+
+def encode_cursor(when: datetime, last_id: int) -> str:
+    """The cursor of the entry a page ended with."""
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}_{last_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """(occurred_at, id) from :func:`encode_cursor`; :class:`BadCursorError` if mangled."""
+    try:
+        stamp, _, last_id = cursor.partition("_")
+        when = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+        return when, int(last_id)
+    except ValueError:
+        raise BadCursorError(f"not a page cursor: {cursor[:40]!r}") from None
+
+
+def get_entry(session: Session, interaction_id: int) -> TimelineEntry | None:
+    """One entry by id, with its participants and files."""
+    query = select(Interaction).where(Interaction.id == interaction_id)
+    found = session.scalars(_with_details(query)).first()
+    return _entry(found) if found is not None else None
+
+
+def activity_by_month(
+    session: Session, customer: Customer, months: int = 24, today: date | None = None
+) -> list[tuple[str, int]]:
+    """Interactions per month for the last ``months`` months, oldest first ("2026-03", n)."""
+    today = today or datetime.now(UTC).date()
+    first = date(today.year, today.month, 1)
+    for _ in range(months - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    start = datetime(first.year, first.month, 1, tzinfo=UTC)
+    query = select(Interaction.occurred_at).where(
+        Interaction.id.in_(_linked_to(customer)), Interaction.occurred_at >= start
+    )
+    counts: dict[str, int] = {}
+    for (when,) in session.execute(query):
+        key = f"{when:%Y-%m}"
+        counts[key] = counts.get(key, 0) + 1
+    labels, cur = [], first
+    for _ in range(months):
+        labels.append(f"{cur:%Y-%m}")
+        cur = (cur + timedelta(days=32)).replace(day=1)
+    return [(label, counts.get(label, 0)) for label in labels]
+
+
+def _with_details(query: Select[Any]) -> Select[Any]:
+    return query.options(
         selectinload(Interaction.participants).selectinload(Participant.person),
         selectinload(Interaction.participants).selectinload(Participant.organization),
         selectinload(Interaction.attachments),
         selectinload(Interaction.sources),
     )
-    return [_entry(i) for i in session.scalars(query)]
+
+
+def _conditions(f: TimelineFilter) -> Sequence[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if f.kinds:
+        conditions.append(Interaction.kind.in_(f.kinds))
+    if f.direction:
+        conditions.append(Interaction.direction == f.direction)
+    if f.since:
+        conditions.append(Interaction.occurred_at >= _midnight(f.since))
+    if f.until:
+        conditions.append(Interaction.occurred_at < _midnight(f.until + timedelta(days=1)))
+    if f.account_id is not None:
+        conditions.append(
+            exists().where(
+                InteractionSource.interaction_id == Interaction.id,
+                InteractionSource.account_id == f.account_id,
+            )
+        )
+    if f.unmatched:
+        conditions.append(Interaction.kind != "note")
+        conditions.append(
+            ~exists().where(
+                Participant.interaction_id == Interaction.id,
+                or_(Participant.person_id.is_not(None), Participant.organization_id.is_not(None)),
+            )
+        )
+    return conditions
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _linked_to(customer: Customer) -> Select[Any]:
@@ -116,9 +275,23 @@ def _linked_to(customer: Customer) -> Select[Any]:
     )
 
 
+def _participant(p: Participant) -> dict[str, Any]:
+    return {
+        "role": p.role,
+        "email": p.email,
+        "name": p.name,
+        "customer": (
+            p.person.display_name if p.person else p.organization.name if p.organization else None
+        ),
+        "person_id": p.person_id,
+        "organization_id": p.organization_id,
+        "match": p.match_reason,
+        "internal": "yes" if p.is_internal else "no",
+    }
+
+
 def _entry(interaction: Interaction) -> TimelineEntry:
     customers: dict[tuple[str, int], Customer] = {}
-    participants = []
     for p in interaction.participants:
         if p.person is not None:
             customers[("person", p.person.id)] = Customer(
@@ -128,33 +301,24 @@ def _entry(interaction: Interaction) -> TimelineEntry:
             customers[("organization", p.organization.id)] = Customer(
                 "organization", p.organization.id, p.organization.name
             )
-        participants.append(
-            {
-                "role": p.role,
-                "email": p.email,
-                "name": p.name,
-                "customer": (
-                    p.person.display_name
-                    if p.person
-                    else p.organization.name
-                    if p.organization
-                    else None
-                ),
-                "match": p.match_reason,
-                "internal": "yes" if p.is_internal else "no",
-            }
-        )
+    files = [
+        FileRef(a.id, a.filename, a.content_type, a.size)
+        for a in sorted(interaction.attachments, key=lambda a: a.id)
+    ]
     return TimelineEntry(
         id=interaction.id,
         kind=interaction.kind,
         direction=interaction.direction,
         occurred_at=interaction.occurred_at,
         subject=interaction.subject,
-        snippet=" ".join(interaction.body_text.split())[:160],
-        participants=participants,
+        snippet=" ".join(interaction.body_text[:2000].split())[:200],
+        participants=[_participant(p) for p in interaction.participants if p.email],
         customers=list(customers.values()),
-        attachments=[a.filename for a in interaction.attachments],
+        attachments=[f.filename for f in files],
         sources=len(interaction.sources),
         thread_key=interaction.thread_key,
         is_bulk=interaction.is_bulk,
+        files=files,
+        has_html=bool(interaction.body_html),
+        created_by=interaction.created_by,
     )

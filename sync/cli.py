@@ -5,72 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from crm import schema
-from crm.db import make_engine, make_sessionmaker
 from crm.models import Account, QuarantineItem
 from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
-from sync import output
-from sync.config import Config, ConfigError, find_config_path, load_config
+from sync import cliweb, output
+from sync.clicontext import Context, _user_errors
 from sync.runner import Runner, match_policy
-
-
-@dataclass
-class Context:
-    """What every command needs: the config and, opened on demand, the database."""
-
-    config_arg: str | None
-    _config: Config | None = None
-    _engine: Engine | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(find_config_path(self.config_arg))
-        return self._config
-
-    def sessions(self, *, migrate: bool = False) -> sessionmaker[Session]:
-        engine = self._engine = make_engine(self.config.database.url)
-        if migrate:
-            _ensure_sqlite_dir(self.config.database.url)
-            schema.upgrade(engine)
-        elif not schema.is_current(engine):
-            raise click.ClickException(
-                "the database is not initialised or is outdated: run `crmsync init`"
-            )
-        return make_sessionmaker(engine)
-
-    def close(self) -> None:
-        """Close the database connections when the command is done."""
-        if self._engine is not None:
-            self._engine.dispose()
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn the errors a person can fix into a message and exit status 2."""
-    try:
-        yield
-    except ConfigError as exc:
-        where = f" in {exc.source}" if exc.source else ""
-        click.echo(f"configuration problems{where}:\n{exc}", err=True)
-        sys.exit(2)
 
 
 @click.group()
@@ -95,11 +43,14 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 @main.command()
 @click.pass_obj
 def init(obj: Context) -> None:
-    """Create the database, or upgrade it to this version's schema."""
+    """Create the database (or upgrade it to this version's schema) and the secret key file."""
     with _user_errors():
         obj.sessions(migrate=True)
         obj.config.archive.path.mkdir(parents=True, exist_ok=True)
+        created = cliweb.ensure_key_file(obj.config)
     click.echo(f"database ready at revision {schema.HEAD}")
+    if created:
+        click.echo(f"created the secret key file {created} (back it up with the database)")
 
 
 @main.command("check-config")
@@ -256,6 +207,8 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: 
     else:
         output.table(rows, columns, title)
 
+
+cliweb.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

@@ -253,11 +253,13 @@ def hostname(value: Any) -> str:
     return host
 
 
-def split_listen(listen: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"`` or ``"[::1]:8080"`` as (host, port); :class:`Invalid` if neither."""
+def split_listen(listen: str, *, allow_zero: bool = False) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` or ``"[::1]:8080"`` as (host, port); :class:`Invalid` if neither.
+    With ``allow_zero``, port 0 (any free port) is accepted."""
     shape = f'expected "host:port" such as "127.0.0.1:8080", got {describe(listen)}'
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    lowest = 0 if allow_zero else 1
+    if not sep or not host or not port.isdigit() or not lowest <= int(port) <= 65535:
         raise Invalid(shape)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

@@ -1,0 +1,197 @@
+"""Finding customers: by name, address, organization or domain, and by words of their mail.
+
+One function, :func:`search_customers`, behind which the full-text part uses
+what the database has: SQLite's FTS5 table ``interactions_fts`` or PostgreSQL's
+GIN index over ``to_tsvector('simple', ...)`` (both made by migration 0003).
+Every word of the query must occur (prefix match: "angeb" finds "Angebot").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, literal, or_, select, text, union_all
+from sqlalchemy.orm import Session
+
+from crm.models import ContactPoint, Organization, OrganizationDomain, Participant, Person
+
+MAX_WORDS = 8
+#: how many of the newest matching interactions the text search looks at
+TEXT_HITS = 400
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class CustomerHit:
+    """A customer found, and what matched."""
+
+    kind: str  # person | organization
+    id: int
+    name: str
+    detail: str  # a person's organization, an organization's domains
+    reason: str  # name | address | domain | organization | mail
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of hits; ``has_more`` says whether a next page exists."""
+
+    hits: list[CustomerHit]
+    page: int
+    has_more: bool
+
+
+def search_customers(
+    session: Session, query: str, *, page: int = 1, per_page: int = 25
+) -> SearchPage:
+    """Customers whose name, address, organization or domain contains ``query``, then
+    those whose mail contains all its words; an empty query lists everyone by name."""
+    query = " ".join(query.split())[:200]
+    page = max(page, 1)
+    want = page * per_page + 1
+    if not query:
+        found = _everyone(session, (page - 1) * per_page, per_page + 1)
+        return SearchPage(found[:per_page], page, len(found) > per_page)
+    seen: dict[tuple[str, int], str] = {}
+    for kind, reason, ids in _direct_matches(session, query, want):
+        for cid in ids:
+            seen.setdefault((kind, cid), reason)
+    if len(seen) < want:
+        for key in _mail_matches(session, query, want):
+            seen.setdefault(key, "mail")
+    keys = list(seen)[(page - 1) * per_page : want]
+    hits = _describe(session, keys[:per_page], seen)
+    return SearchPage(hits, page, len(keys) > per_page)
+
+
+def words(query: str) -> list[str]:
+    """The words of a query as the full-text index sees them (at most ``MAX_WORDS``)."""
+    return _WORD.findall(query.lower())[:MAX_WORDS]
+
+
+def matching_interactions(session: Session, query: str, limit: int = TEXT_HITS) -> Select[Any]:
+    """A query for the ids of the newest interactions containing every word of ``query``."""
+    terms = words(query)
+    if not terms:
+        return select(literal(0)).where(literal(False))
+    if session.get_bind().dialect.name == "sqlite":
+        match = " ".join('"' + t.replace('"', "") + '"*' for t in terms)
+        return (
+            select(text("rowid"))
+            .select_from(text("interactions_fts"))
+            .where(text("interactions_fts MATCH :match").bindparams(match=match))
+            .order_by(text("rowid DESC"))
+            .limit(limit)
+        )
+    tsquery = " & ".join(t + ":*" for t in terms)
+    return (
+        select(text("id"))
+        .select_from(text("interactions"))
+        .where(
+            text(
+                "to_tsvector('simple'::regconfig, subject || ' ' || left(body_text, 100000))"
+                " @@ to_tsquery('simple'::regconfig, :tsquery)"
+            ).bindparams(tsquery=tsquery)
+        )
+        .order_by(text("id DESC"))
+        .limit(limit)
+    )
+
+
+def _direct_matches(session: Session, query: str, limit: int) -> list[tuple[str, str, list[int]]]:
+    like = query.lower()
+    people_by_name = (
+        select(Person.id)
+        .where(Person.display_name.icontains(query, autoescape=True))
+        .order_by(Person.display_name)
+        .limit(limit)
+    )
+    orgs_by_name = (
+        select(Organization.id)
+        .where(Organization.name.icontains(query, autoescape=True))
+        .order_by(Organization.name)
+        .limit(limit)
+    )
+    points = (
+        select(ContactPoint.person_id, ContactPoint.organization_id)
+        .where(ContactPoint.value.contains(like, autoescape=True))
+        .order_by(ContactPoint.value)
+        .limit(limit)
+    )
+    domains = (
+        select(OrganizationDomain.organization_id)
+        .where(OrganizationDomain.domain.contains(like.lstrip("@"), autoescape=True))
+        .order_by(OrganizationDomain.domain)
+        .limit(limit)
+    )
+    orgs = list(session.scalars(orgs_by_name))
+    staff = select(Person.id).where(Person.organization_id.in_(orgs)).limit(limit) if orgs else None
+    rows = session.execute(points).all()
+    return [
+        ("organization", "name", orgs),
+        ("person", "name", list(session.scalars(people_by_name))),
+        ("person", "address", [p for p, _ in rows if p is not None]),
+        ("organization", "address", [o for p, o in rows if p is None and o is not None]),
+        ("organization", "domain", list(session.scalars(domains))),
+        ("person", "organization", list(session.scalars(staff)) if staff is not None else []),
+    ]
+
+
+def _mail_matches(session: Session, query: str, limit: int) -> list[tuple[str, int]]:
+    ids = list(session.scalars(matching_interactions(session, query)))
+    if not ids:
+        return []
+    rows = session.execute(
+        select(Participant.interaction_id, Participant.person_id, Participant.organization_id)
+        .where(Participant.interaction_id.in_(ids))
+        .where(or_(Participant.person_id.is_not(None), Participant.organization_id.is_not(None)))
+        .order_by(Participant.interaction_id.desc())
+    ).all()
+    found: dict[tuple[str, int], None] = {}
+    for _, person_id, org_id in rows:
+        if person_id is not None:
+            found.setdefault(("person", person_id), None)
+        elif org_id is not None:
+            found.setdefault(("organization", org_id), None)
+        if len(found) >= limit:
+            break
+    return list(found)
+
+
+def _everyone(session: Session, offset: int, limit: int) -> list[CustomerHit]:
+    both = union_all(
+        select(literal("organization").label("kind"), Organization.id, Organization.name),
+        select(literal("person").label("kind"), Person.id, Person.display_name.label("name")),
+    ).subquery()
+    rows = session.execute(
+        select(both.c.kind, both.c.id)
+        .order_by(func.lower(both.c.name), both.c.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    keys = [(kind, cid) for kind, cid in rows]
+    return _describe(session, keys, dict.fromkeys(keys, "name"))
+
+
+def _describe(
+    session: Session, keys: list[tuple[str, int]], reasons: dict[tuple[str, int], str]
+) -> list[CustomerHit]:
+    person_ids = [cid for kind, cid in keys if kind == "person"]
+    org_ids = [cid for kind, cid in keys if kind == "organization"]
+    people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(person_ids)))}
+    orgs = {
+        o.id: o for o in session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
+    }
+    hits = []
+    for kind, cid in keys:
+        if kind == "person" and cid in people:
+            person = people[cid]
+            detail = person.organization.name if person.organization else ""
+            hits.append(CustomerHit(kind, cid, person.display_name, detail, reasons[(kind, cid)]))
+        elif kind == "organization" and cid in orgs:
+            org = orgs[cid]
+            detail = ", ".join(sorted(d.domain for d in org.domains))
+            hits.append(CustomerHit(kind, cid, org.name, detail, reasons[(kind, cid)]))
+    return hits

@@ -1,0 +1,97 @@
+"""The web application as ``crmsync serve`` and ``crmsync run`` build it, and the
+WSGI server (waitress) that serves it.
+
+``sync`` is the composition root: it turns the config into :class:`WebSettings`
+and hands the web view what it may not import itself, such as the adapters
+behind the "test connection" button.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.errors import SourceError, describe
+from crm.secrets import SecretBox, SecretKeyError
+from sync.config import Config, ConfigError
+from sync.runner import match_policy
+from web.app import create_app
+from web.settings import ConnectionTestError, WebSettings
+
+log = logging.getLogger(__name__)
+THREADS = 8
+
+
+def secret_box(config: Config) -> SecretBox:
+    """The box for stored passwords, with the configured key(s)."""
+    try:
+        return SecretBox(config.secrets.keys())
+    except SecretKeyError as exc:
+        raise ConfigError(f"secrets: {exc}") from None
+
+
+def build_app(config: Config, sessions: sessionmaker[Session]) -> Flask:
+    """The web view for ``config``, reading and writing through ``sessions``."""
+    box = secret_box(config)
+    settings = WebSettings(
+        secret_key=box.derive("flask-session"),
+        secret_box=box,
+        archive_path=config.archive.path,
+        match_policy=match_policy(config),
+        behind_proxy=config.web.behind_proxy,
+        test_connection=lambda kind, values, password: probe(config, kind, values, password),
+        config_accounts=frozenset(a.name for a in config.accounts),
+    )
+    return create_app(settings, sessions)
+
+
+def probe(config: Config, kind: str, values: dict[str, Any], password: str) -> list[str]:
+    """Log in with these settings and list the folders; :class:`ConnectionTestError` with a
+    sentence for the admin when that fails."""
+    if kind != "imap":
+        raise ConnectionTestError(f"testing {kind} accounts is not supported yet")
+    from adapters.imap import ImapSource
+
+    source = ImapSource(
+        host=values["host"],
+        port=int(values["port"]),
+        security=values["security"],
+        username=values["username"],
+        password=password,
+        folders=values.get("folders") or (),
+        tls_verify=bool(values.get("tls_verify", True)),
+        timeout=min(config.sync.timeout_seconds, 20.0),
+        account="test",
+    )
+    try:
+        with source:
+            return source.probe()
+    except SourceError as exc:
+        raise ConnectionTestError(describe(exc).removeprefix("test: ")) from None
+
+
+def serve(app: Flask, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+    """Serve ``app`` with waitress until SIGINT or SIGTERM; ``on_ready`` gets the URL."""
+    from waitress import create_server
+
+    server: Any = create_server(app, host=host, port=port, threads=THREADS, ident="crmsync")
+    shown = f"[{host}]" if ":" in host else host
+    on_ready(f"http://{shown}:{server.effective_port}/")
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()

@@ -1,0 +1,41 @@
+"""What the web view needs from its host process, passed to :func:`web.app.create_app`.
+
+The web package imports crm only (DESIGN.md); what must reach a remote server,
+such as the "test connection" button, is a function that ``sync`` passes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crm.matching import MatchPolicy
+from crm.secrets import SecretBox
+
+
+class ConnectionTestError(Exception):
+    """Raised by a connection tester; the message is shown to the admin as it is."""
+
+
+#: (kind, settings, password) -> the folders found on the server
+ConnectionTester = Callable[[str, dict[str, Any], str], list[str]]
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Settings of one web application instance."""
+
+    secret_key: bytes
+    secret_box: SecretBox
+    archive_path: Path
+    match_policy: MatchPolicy = field(default_factory=MatchPolicy)
+    #: trust X-Forwarded-* from a reverse proxy on this machine
+    behind_proxy: bool = False
+    #: tests: CSRF checks off (the route tests keep them on and send tokens)
+    testing: bool = False
+    test_connection: ConnectionTester | None = None
+    #: names of accounts that come from the config file (shown read-only)
+    config_accounts: frozenset[str] = frozenset()
+    default_interval_seconds: float = 300.0
