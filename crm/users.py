@@ -33,6 +33,14 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
+def use_hasher(hasher: PasswordHasher) -> None:
+    """Hash new passwords with other argon2 parameters (tests use cheap ones; hashes made
+    with other parameters still verify and are upgraded at the next login)."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not a password of anyone")
+
+
 class UserError(ValueError):
     """Raised for a name, role or password that cannot be used; the message says why."""
 

@@ -51,7 +51,7 @@ class SessionUser(UserMixin):  # type: ignore[misc]
         self.user_id = user.id
         self.name = user.name
         self.role = user.role
-        self.stamp = int(user.password_changed_at.timestamp())
+        self.stamp = int(user.password_changed_at.timestamp() * 1_000_000)
 
     def get_id(self) -> str:
         return f"{self.user_id}:{self.stamp}"

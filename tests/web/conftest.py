@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,9 +18,12 @@ from werkzeug.test import TestResponse
 
 from crm.matching import MatchPolicy
 from crm.secrets import SecretBox, generate_key
-from crm.users import add_user
+from crm.users import add_user, use_hasher
 from web.app import create_app
 from web.settings import ConnectionTester, WebSettings
+
+# Argon2 with production parameters costs ~0.1 s a hash; the tests log in hundreds of times.
+use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 PASSWORDS = {"admin": "admin-pass-123", "staff": "staff-pass-123", "viewer": "viewer-pass-123"}
 POLICY = MatchPolicy(internal_domains=frozenset({"example.com"}))
@@ -60,6 +64,7 @@ class Browser:
     def get(self, url: str, **kwargs: Any) -> TestResponse:
         response = self.client.get(url, **kwargs)
         found = _TOKEN.search(response.get_data(as_text=True))
+        response.close()  # a file download holds the file open until closed
         if found:
             self.token = found[1]
         return response

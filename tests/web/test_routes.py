@@ -1,0 +1,146 @@
+"""Every route of the web view: login required, role enforced, CSRF refused without a token.
+
+Runs on SQLite and PostgreSQL (the ``sessions`` fixture)."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.models import Account, Interaction
+from tests.web.conftest import Browser
+
+# (method, url, lowest role allowed); {account} is a web account, {config} a config one
+ROUTES = [
+    ("GET", "/", "viewer"),
+    ("GET", "/customers", "viewer"),
+    ("GET", "/customers?q=nordwind", "viewer"),
+    ("GET", "/people/{person}", "viewer"),
+    ("GET", "/organizations/{org}", "viewer"),
+    ("POST", "/people/{person}/notes", "staff"),
+    ("POST", "/organizations/{org}/notes", "staff"),
+    ("GET", "/interactions/{interaction}/body", "viewer"),
+    ("GET", "/attachments/{attachment}", "viewer"),
+    ("GET", "/account/password", "viewer"),
+    ("POST", "/account/password", "viewer"),
+    ("GET", "/timeline", "admin"),
+    ("GET", "/review", "admin"),
+    ("GET", "/review/{review}/assign", "admin"),
+    ("POST", "/review/{review}/assign", "admin"),
+    ("POST", "/review/{review}/create", "admin"),
+    ("POST", "/review/{review}/ignore", "admin"),
+    ("GET", "/sync", "admin"),
+    ("GET", "/sync/{account}", "admin"),
+    ("POST", "/sync/{account}/now", "admin"),
+    ("GET", "/admin/accounts", "admin"),
+    ("GET", "/admin/accounts/new", "admin"),
+    ("POST", "/admin/accounts/new", "admin"),
+    ("GET", "/admin/accounts/{account}/edit", "admin"),
+    ("POST", "/admin/accounts/{account}/edit", "admin"),
+    ("POST", "/admin/accounts/{account}/disable", "admin"),
+    ("POST", "/admin/accounts/{account}/enable", "admin"),
+]
+RANK = {"viewer": 0, "staff": 1, "admin": 2}
+
+
+@pytest.fixture
+def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int]:
+    from tests.web.data import populate
+
+    found = populate(sessions, tmp_path / "archive")
+    with sessions.begin() as session:
+        web = Account(name="web-box", kind="imap", origin="web", settings={"host": "h"})
+        session.add(web)
+        session.flush()
+        offer = session.scalars(
+            select(Interaction).where(Interaction.subject.like("Angebot%"))
+        ).one()
+        found.update(
+            person=found["greta"],
+            org=found["nordwind"],
+            interaction=offer.id,
+            attachment=offer.attachments[0].id,
+            review=session.scalar(select(func.min(__import__("crm.models").models.ReviewItem.id))),
+            account=web.id,
+        )
+    return found
+
+
+def _url(template: str, ids: dict[str, int]) -> str:
+    return template.format(**ids)
+
+
+@pytest.mark.parametrize(("method", "url", "role"), ROUTES, ids=[f"{m} {u}" for m, u, _ in ROUTES])
+def test_route_needs_login(anonymous: Browser, ids, method, url, role) -> None:
+    target = _url(url, ids)
+    response = anonymous.get(target) if method == "GET" else anonymous.post(target, {})
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("who", ["viewer", "staff", "admin"])
+def test_routes_enforce_roles(app: Flask, ids, who) -> None:
+    from tests.web.conftest import _logged_in
+
+    browser = _logged_in(app, who)
+    wrong = []
+    for method, url, role in ROUTES:
+        target = _url(url, ids)
+        response = browser.get(target) if method == "GET" else browser.post(target, {})
+        allowed = RANK[who] >= RANK[role]
+        if allowed and response.status_code not in (200, 302, 400, 422):
+            wrong.append(f"{method} {target}: {response.status_code}, expected an answer")
+        if not allowed and response.status_code != 403:
+            wrong.append(f"{method} {target}: {response.status_code}, expected 403")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_posts_without_csrf_token_are_refused(app: Flask, ids, sessions) -> None:
+    from tests.web.conftest import _logged_in
+
+    browser = _logged_in(app, "admin")
+    with sessions() as session:
+        before = session.scalar(select(func.count()).select_from(Interaction))
+    for method, url, _ in ROUTES:
+        if method != "POST":
+            continue
+        response = browser.client.post(
+            _url(url, ids), data={"text": "a note", "target": "person:1"}
+        )
+        assert response.status_code == 400, url
+        assert "The CSRF token is missing" in response.get_data(as_text=True), url
+    with sessions() as session:  # no note was added
+        assert session.scalar(select(func.count()).select_from(Interaction)) == before
+
+
+def test_every_route_is_listed(app: Flask) -> None:
+    """A new route must be added to ROUTES (and so to the checks above)."""
+    listed = {(m, u.split("?")[0]) for m, u, _ in ROUTES} | {
+        ("POST", "/login"),
+        ("GET", "/login"),
+        ("POST", "/logout"),
+    }
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            path = rule.rule
+            for arg in rule.arguments:
+                path = path.replace(f"<int:{arg}>", "{x}")
+            path = path.replace("<any(enable, disable):action>", "enable")
+            normal = {
+                (
+                    m,
+                    u.split("?")[0]
+                    .replace("{person}", "{x}")
+                    .replace("{org}", "{x}")
+                    .replace("{interaction}", "{x}")
+                    .replace("{attachment}", "{x}")
+                    .replace("{review}", "{x}")
+                    .replace("{account}", "{x}"),
+                )
+                for m, u in listed
+            }
+            assert (method, path) in normal, f"{method} {rule.rule} is not in ROUTES"
