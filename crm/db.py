@@ -39,7 +39,12 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock at the start, waiting (busy timeout) for another
+        # writer to finish. A deferred transaction that read first and writes later fails
+        # at once with "database is locked" when another connection wrote in between
+        # (SQLITE_BUSY_SNAPSHOT: the busy timeout does not apply), which is what the web
+        # view and the scheduler in one `crmsync run` would do to each other.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

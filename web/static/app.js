@@ -40,7 +40,8 @@ function testConnection() {
     result.textContent = "Connecting…";
     button.disabled = true;
     try {
-      const response = await fetch(button.form.action || location.href, {
+      // not form.action: the buttons named "action" shadow that property
+      const response = await fetch(button.form.getAttribute("action") || location.href, {
         method: "POST", body: data, headers: { Accept: "application/json" }, credentials: "same-origin",
       });
       const answer = await response.json();

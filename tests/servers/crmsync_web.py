@@ -1,0 +1,149 @@
+"""``crmsync run`` as a user starts it: a real process on a free loopback port, with its
+own config, SQLite database, key file, the sample customers and mailbox, and an admin.
+
+The fixture ``crmsync_web`` yields a :class:`RunningCrmsync`; the process is stopped
+with SIGTERM (as a service manager would) at the end of the test.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "sync" / "sample"
+ADMIN_PASSWORD = "admin-password-e2e"  # noqa: S105 - a throwaway test user
+_URL = re.compile(r"serving the web view at (http://\S+)")
+
+
+@dataclass
+class RunningCrmsync:
+    """A running ``crmsync run`` and how to reach it."""
+
+    url: str
+    config: Path
+    process: subprocess.Popen[str]
+    log: Path
+
+    def command(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run another ``crmsync`` command against the same config."""
+        return subprocess.run(
+            [*crmsync_command(), "--config", str(self.config), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def crmsync_command() -> list[str]:
+    """The installed ``crmsync`` console script next to this interpreter."""
+    script = Path(sys.executable).with_name("crmsync")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "sync.cli"]
+
+
+def write_config(root: Path) -> Path:
+    config = root / "config.toml"
+    config.write_text(
+        textwrap.dedent(
+            f"""\
+            [database]
+            url = "sqlite:///{root / "crmsync.db"}"
+
+            [crm]
+            internal_domains = ["example.com"]
+            staff_addresses = ["alice@example.com", "bob@example.com"]
+
+            [archive]
+            path = "{root / "archive"}"
+
+            [secrets]
+            key_file = "{root / "secret.key"}"
+
+            [[accounts]]
+            name = "sample-mail"
+            kind = "files"
+            path = "{SAMPLE / "mail"}"
+            format = "maildir"
+            interval = "1h"
+            """
+        )
+    )
+    return config
+
+
+def _check(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def crmsync_web(tmp_path: Path) -> Iterator[RunningCrmsync]:
+    """``crmsync run`` with the sample data, serving on a free loopback port."""
+    config = write_config(tmp_path)
+    base = [*crmsync_command(), "--config", str(config)]
+
+    def run(*args: str, stdin: str | None = None) -> None:
+        _check(
+            subprocess.run(
+                [*base, *args],
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        )
+
+    run("init")
+    run("import", "customers", str(SAMPLE / "customers.csv"))
+    run("sync")
+    run("user", "add", "admin", "--role", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    log = tmp_path / "crmsync.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*base, "-v", "run", "--listen", "127.0.0.1:0"],
+            stdout=subprocess.PIPE,
+            stderr=out,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    url = _wait_for_url(process, log)
+    server = RunningCrmsync(url=url, config=config, process=process, log=log)
+    try:
+        yield server
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def _wait_for_url(process: subprocess.Popen[str], log: Path, timeout: float = 30) -> str:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if found := _URL.search(line):
+            return found[1]
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise AssertionError(f"crmsync run did not start:\n{log.read_text(errors='replace')}")
