@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
+#: execution option: this transaction writes (SQLite begins it IMMEDIATE)
+WRITES = "crmsync_writes"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -39,12 +41,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        # IMMEDIATE takes the write lock at the start, waiting (busy timeout) for another
-        # writer to finish. A deferred transaction that read first and writes later fails
-        # at once with "database is locked" when another connection wrote in between
-        # (SQLITE_BUSY_SNAPSHOT: the busy timeout does not apply), which is what the web
-        # view and the scheduler in one `crmsync run` would do to each other.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = connection.get_execution_options().get(WRITES, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -52,6 +50,21 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def will_write(session: Session) -> Session:
+    """Mark the session's next transaction as one that writes; call before its first query.
+
+    On SQLite it then begins IMMEDIATE, taking the write lock at the start and waiting
+    (busy timeout) for another writer to finish. A deferred transaction that reads first
+    and writes later fails at once with "database is locked" when another connection
+    wrote in between (SQLITE_BUSY_SNAPSHOT, where the busy timeout does not apply): what
+    the web view and the scheduler in one ``crmsync run`` would otherwise do to each
+    other. Readers stay deferred, so they never wait for a writer (WAL).
+    PostgreSQL ignores the mark.
+    """
+    session.connection(execution_options={WRITES: True})
+    return session
 
 
 def is_postgresql(session_or_engine: Session | Engine) -> bool:

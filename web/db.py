@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session, sessionmaker
+
+from crm.db import will_write
 
 
 def init_app(app: Flask, sessions: sessionmaker[Session]) -> None:
@@ -13,9 +15,12 @@ def init_app(app: Flask, sessions: sessionmaker[Session]) -> None:
 
 
 def session() -> Session:
-    """This request's session (opened on first use). Handlers that write commit it."""
+    """This request's session (opened on first use). Handlers that write commit it; a
+    request other than GET or HEAD begins its transaction as a writer (crm.db.will_write)."""
     if "db" not in g:
         g.db = current_app.extensions["crmsync.sessions"]()
+        if request.method not in ("GET", "HEAD"):
+            will_write(g.db)
     db: Session = g.db
     return db
 
