@@ -22,7 +22,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sync" / "sample"
-ADMIN_PASSWORD = "admin-password-e2e"  # noqa: S105 - a throwaway test user
+ADMIN_PASSWORD = "admin-password-e2e"
 _URL = re.compile(r"serving the web view at (http://\S+)")
 
 
