@@ -39,7 +39,7 @@ def _headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     if request.is_secure:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"

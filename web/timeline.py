@@ -113,6 +113,7 @@ def body(interaction_id: int) -> ResponseReturnValue:
     response = Response(wrap_document(html), mimetype="text/html")
     response.headers["Content-Security-Policy"] = body_csp(images)
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
 
