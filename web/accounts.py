@@ -47,7 +47,7 @@ HOSTNAME = (
 )
 
 
-class AccountForm(FlaskForm):  # type: ignore[misc]
+class AccountForm(FlaskForm):
     name = StringField(
         "Name",
         validators=[
@@ -105,7 +105,7 @@ class AccountForm(FlaskForm):  # type: ignore[misc]
         self.enabled.data = account.enabled
 
 
-class ToggleForm(FlaskForm):  # type: ignore[misc]
+class ToggleForm(FlaskForm):
     pass
 
 

@@ -43,7 +43,7 @@ RANK = {"viewer": 0, "staff": 1, "admin": 2}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class SessionUser(UserMixin):  # type: ignore[misc]
+class SessionUser(UserMixin):
     """The logged-in user as Flask-Login sees it. The id carries the time the password
     was last changed, so changing it ends every other session."""
 
@@ -61,7 +61,7 @@ class SessionUser(UserMixin):  # type: ignore[misc]
         return RANK[self.role] >= RANK[role]
 
 
-class Anonymous(AnonymousUserMixin):  # type: ignore[misc]
+class Anonymous(AnonymousUserMixin):
     """Nobody logged in: has no role."""
 
     name = ""
@@ -121,15 +121,15 @@ def _require_login() -> ResponseReturnValue | None:
     view = current_app.view_functions.get(request.endpoint)
     if getattr(view, "crmsync_public", False) or current_user.is_authenticated:
         return None
-    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
 
 
-class LoginForm(FlaskForm):  # type: ignore[misc]
+class LoginForm(FlaskForm):
     name = StringField("User name", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
-class PasswordForm(FlaskForm):  # type: ignore[misc]
+class PasswordForm(FlaskForm):
     current = PasswordField("Current password", validators=[DataRequired()])
     new = PasswordField(
         "New password", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)]

@@ -16,13 +16,14 @@ from crm.search import search_customers
 from crm.timeline import Customer, activity_by_month
 from web import db
 from web.auth import role_required
+from web.filters import customer_url, page_number
 from web.timeline import FilterForm, load_page
 
 bp = Blueprint("customers", __name__)
 PER_PAGE = 25
 
 
-class NoteForm(FlaskForm):  # type: ignore[misc]
+class NoteForm(FlaskForm):
     text = TextAreaField("Note", validators=[DataRequired(), Length(max=MAX_NOTE)])
 
 
@@ -34,8 +35,7 @@ def home() -> ResponseReturnValue:
 @bp.route("/customers")
 def index() -> ResponseReturnValue:
     query = request.args.get("q", "")
-    page_no = request.args.get("page", "1")
-    page_no = int(page_no) if page_no.isdigit() and 0 < int(page_no) < 10_000 else 1
+    page_no = page_number(request.args.get("page"))
     found = search_customers(db.session(), query, page=page_no, per_page=PER_PAGE)
     return render_template("customers.html", query=query, found=found)
 
@@ -77,9 +77,7 @@ def note(customer_id: int) -> ResponseReturnValue:
         add_note(session, Customer(kind, customer_id, name), form.text.data, current_user.name)
         session.commit()
         flash("Note added.", "info")
-    endpoint = "customers.person" if kind == "person" else "customers.organization"
-    key = "person_id" if kind == "person" else "organization_id"
-    return redirect(url_for(endpoint, **{key: customer_id}))
+    return redirect(customer_url(kind, customer_id))
 
 
 def _customer_page(customer: Customer, **master: object) -> ResponseReturnValue:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -63,6 +63,18 @@ def size(value: int) -> str:
     if value < 1_000_000:
         return f"{value / 1000:.0f} kB"
     return f"{value / 1_000_000:.1f} MB"
+
+
+def page_number(raw: str | None, last: int = 10_000) -> int:
+    """A ``?page=`` value as a page number from 1 (anything else is page 1)."""
+    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= last else 1
+
+
+def customer_url(kind: str, customer_id: int) -> str:
+    """The page of a person or an organization."""
+    if kind == "person":
+        return url_for("customers.person", person_id=customer_id)
+    return url_for("customers.organization", organization_id=customer_id)
 
 
 def page_url(**changes: Any) -> str:

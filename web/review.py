@@ -26,22 +26,22 @@ from crm.review import (
 from crm.search import search_customers
 from web import db
 from web.auth import role_required
-from web.filters import settings
+from web.filters import customer_url, page_number, settings
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 PER_PAGE = 50
 
 
-class AssignForm(FlaskForm):  # type: ignore[misc]
+class AssignForm(FlaskForm):
     target = HiddenField(validators=[DataRequired(), Regexp(r"^(person|organization):\d+$")])
 
 
-class CreateForm(FlaskForm):  # type: ignore[misc]
+class CreateForm(FlaskForm):
     display_name = StringField("Name", validators=[DataRequired(), Length(max=255)])
     with_organization = BooleanField("Also the organization of the domain", default=True)
 
 
-class IgnoreForm(FlaskForm):  # type: ignore[misc]
+class IgnoreForm(FlaskForm):
     scope = HiddenField(validators=[DataRequired(), Regexp(r"^(address|domain)$")])
 
 
@@ -54,8 +54,7 @@ def _admins_only() -> None:
 @bp.route("")
 def queue() -> ResponseReturnValue:
     session = db.session()
-    page_no = request.args.get("page", "1")
-    page_no = int(page_no) if page_no.isdigit() and int(page_no) > 0 else 1
+    page_no = page_number(request.args.get("page"))
     items = open_items(session, PER_PAGE + 1, (page_no - 1) * PER_PAGE)
     shown = items[:PER_PAGE]
     return render_template(
@@ -154,9 +153,7 @@ def _item(item_id: int) -> ReviewItem:
 
 
 def _report(email: str, what: str, done: Relinked, kind: str, customer_id: int) -> None:
-    endpoint = "customers.person" if kind == "person" else "customers.organization"
-    key = "person_id" if kind == "person" else "organization_id"
-    link = url_for(endpoint, **{key: customer_id})
+    link = customer_url(kind, customer_id)
     flash(
         Markup(
             "{email} {what}: {n} stored mail participant(s) linked."

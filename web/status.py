@@ -16,7 +16,7 @@ from web.auth import role_required
 bp = Blueprint("status", __name__, url_prefix="/sync")
 
 
-class SyncNowForm(FlaskForm):  # type: ignore[misc]
+class SyncNowForm(FlaskForm):
     pass
 
 
