@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -90,11 +92,12 @@ def _check(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.fixture
-def crmsync_web(tmp_path: Path) -> Iterator[RunningCrmsync]:
-    """``crmsync run`` with the sample data, serving on a free loopback port."""
-    config = write_config(tmp_path)
-    base = [*crmsync_command(), "--config", str(config)]
+@pytest.fixture(scope="session")
+def crmsync_web_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Set up once per test process, through the commands a user types: init, import,
+    sync, user add. Each test then starts ``crmsync run`` on a copy."""
+    root = tmp_path_factory.mktemp("crmsync-web-template")
+    base = [*crmsync_command(), "--config", str(write_config(root))]
 
     def run(*args: str, stdin: str | None = None) -> None:
         _check(
@@ -112,10 +115,22 @@ def crmsync_web(tmp_path: Path) -> Iterator[RunningCrmsync]:
     run("import", "customers", str(SAMPLE / "customers.csv"))
     run("sync")
     run("user", "add", "admin", "--role", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    with sqlite3.connect(root / "crmsync.db") as db:  # everything into the main file
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return root
+
+
+@pytest.fixture
+def crmsync_web(tmp_path: Path, crmsync_web_template: Path) -> Iterator[RunningCrmsync]:
+    """``crmsync run`` with the sample data, serving on a free loopback port."""
+    shutil.copy(crmsync_web_template / "crmsync.db", tmp_path / "crmsync.db")
+    shutil.copy(crmsync_web_template / "secret.key", tmp_path / "secret.key")
+    shutil.copytree(crmsync_web_template / "archive", tmp_path / "archive")
+    config = write_config(tmp_path)
     log = tmp_path / "crmsync.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*base, "-v", "run", "--listen", "127.0.0.1:0"],
+            [*crmsync_command(), "--config", str(config), "-v", "run", "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=out,
             text=True,
