@@ -1,19 +1,34 @@
-"""What sync keeps between runs: accounts, cursors, runs and the quarantine.
+"""What sync keeps between runs: accounts, cursors, runs, folder status, requests, quarantine.
 
 The runner calls these inside the transaction that stores a batch, so the
 cursor moves forward exactly when the batch is stored.
+
+``Account.updated_at`` means "the account's settings changed": the worker
+reschedules an account when it moves. So the status that sync writes on an
+account (last error, needs attention, next run) is written without moving it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.records import ItemFailure
-from crm.models import Account, QuarantineItem, SyncCursor, SyncRun, utcnow
+from crm.models import (
+    Account,
+    FolderStatus,
+    QuarantineItem,
+    SyncCursor,
+    SyncRequest,
+    SyncRun,
+    utcnow,
+)
+
+TRIGGERS = ("schedule", "request", "manual")
 
 
 def ensure_account(
@@ -87,9 +102,12 @@ def quarantine(
     return added
 
 
-def start_run(session: Session, account: Account) -> SyncRun:
-    """Open the record of one sync pass."""
-    run = SyncRun(account_id=account.id)
+def start_run(session: Session, account: Account, trigger: str = "manual") -> SyncRun:
+    """Open the record of one sync pass; ``trigger`` says who asked for it
+    (``schedule``, ``request`` from the web view, or ``manual`` from the command line)."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}")
+    run = SyncRun(account_id=account.id, trigger=trigger)
     session.add(run)
     session.flush()
     return run
@@ -102,8 +120,123 @@ def finish_run(
     run.finished_at = utcnow()
     run.status = "failed" if error else "ok"
     run.error = error
-    account.last_error = error
-    account.needs_attention = needs_attention
+    status: dict[str, Any] = {"last_error": error, "needs_attention": needs_attention}
     if not error:
-        account.last_success_at = run.finished_at
+        status["last_success_at"] = run.finished_at
+    _set_status(session, account.id, **status)
+
+
+def record_folder(
+    session: Session,
+    account_id: int,
+    collection_id: str,
+    name: str,
+    *,
+    new: int = 0,
+    known: int = 0,
+    quarantined: int = 0,
+    error: str = "",
+    ok: bool = False,
+    started_at: datetime | None = None,
+) -> FolderStatus:
+    """Note what a pass over one collection (folder) brought, and how it ended.
+
+    ``started_at`` identifies the pass: the first call of a new pass starts the
+    ``last_*`` counts over, later calls of the same pass add to them (the runner
+    calls this once per stored batch, in the batch's transaction, then once more
+    when the folder is done). ``total_new`` adds up over all passes. ``ok`` marks
+    the pass as complete (``last_success_at``, no error); ``error`` is the reason
+    the pass failed, in words for a person.
+    """
+    started_at = started_at or utcnow()
+    row = _folder_row(session, account_id, collection_id)
+    if row.last_run_at != started_at:
+        row.last_run_at, row.last_error = started_at, ""
+        row.last_new = row.last_known = row.last_quarantined = 0
+    row.name = name
+    row.last_new += new
+    row.last_known += known
+    row.last_quarantined += quarantined
+    row.total_new += new
+    if error:
+        row.last_error = error
+    elif ok:
+        row.last_success_at, row.last_error = utcnow(), ""
     session.flush()
+    return row
+
+
+def _folder_row(session: Session, account_id: int, collection_id: str) -> FolderStatus:
+    row = session.scalars(
+        select(FolderStatus).where(
+            FolderStatus.account_id == account_id, FolderStatus.collection == collection_id
+        )
+    ).one_or_none()
+    if row is None:
+        row = FolderStatus(
+            account_id=account_id, collection=collection_id, total_new=0, last_error=""
+        )
+        row.last_new = row.last_known = row.last_quarantined = 0
+        session.add(row)
+    return row
+
+
+def request_sync(session: Session, account_id: int, requested_by: str = "") -> SyncRequest:
+    """Ask the worker to sync an account now ("sync now" in the web view).
+
+    The worker may be another process: the request waits in the database until
+    :func:`take_requests` takes it. An account with a request still open gets no
+    second one; the open one is returned.
+    """
+    open_request = session.scalars(
+        select(SyncRequest)
+        .where(SyncRequest.account_id == account_id, SyncRequest.taken_at.is_(None))
+        .order_by(SyncRequest.id)
+        .limit(1)
+    ).first()
+    if open_request is not None:
+        return open_request
+    request = SyncRequest(account_id=account_id, requested_by=requested_by, requested_at=utcnow())
+    session.add(request)
+    session.flush()
+    return request
+
+
+def take_requests(session: Session) -> list[int]:
+    """Mark every open sync request taken; return their account ids, oldest first, once each.
+
+    On PostgreSQL the rows are locked with ``SKIP LOCKED``, so two workers polling
+    at once never take the same request (SQLite ignores the clause: it has one writer).
+    """
+    requests = session.scalars(
+        select(SyncRequest)
+        .where(SyncRequest.taken_at.is_(None))
+        .order_by(SyncRequest.requested_at, SyncRequest.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    now = utcnow()
+    for request in requests:
+        request.taken_at = now
+    session.flush()
+    return list(dict.fromkeys(request.account_id for request in requests))
+
+
+def set_next_run(session: Session, account_id: int, when: datetime | None) -> None:
+    """Note when the scheduler will run the account next (None: not scheduled)."""
+    _set_status(session, account_id, next_run_at=when)
+
+
+def reset_attention(session: Session, account_id: int) -> None:
+    """Clear "needs attention", so the schedule runs the account again (after its
+    password or settings were fixed)."""
+    _set_status(session, account_id, needs_attention=False)
+
+
+def _set_status(session: Session, account_id: int, **values: Any) -> None:
+    """Write status columns of an account without moving ``updated_at`` (see the module)."""
+    session.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(**values, updated_at=Account.updated_at)
+        .execution_options(synchronize_session="fetch")
+    )

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -148,15 +148,20 @@ class AccountConfig:
     ca_file: Path | None = None
     path: Path | None = None
     format: str = "auto"
+    #: for an account added in the web view: decrypts its stored password when called
+    secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     def password(self) -> str:
-        """The password, fetched now from ``password_env`` or by running ``password_command``.
+        """The password, fetched now: from ``secret`` (an account added in the web view),
+        from ``password_env``, or by running ``password_command``.
 
         The first line of the command's output, stripped, is the password.
-        Raises :class:`ConfigError` naming the variable or the command, never a
-        value nor the command's output.
+        Raises :class:`ConfigError` naming the account and the variable or the
+        command, never a value nor the command's output.
         """
         where = f'account "{self.name}"'
+        if self.secret is not None:
+            return _from_secret(self.secret, where)
         if self.password_env:
             return _from_env(self.password_env, where)
         if self.password_command:
@@ -477,6 +482,15 @@ def _syntax_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> str:
         where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
         return f"{path}, {where} (the end): TOML syntax error: {found[1]}"
     return f"{path}: TOML syntax error: {message}"
+
+
+def _from_secret(secret: Callable[[], str], where: str) -> str:
+    from crm.secrets import SecretKeyError  # cryptography costs 40 ms: only where used
+
+    try:
+        return secret()
+    except SecretKeyError as exc:  # its message never holds the key nor the value
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _from_env(name: str, where: str) -> str:

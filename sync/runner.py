@@ -8,55 +8,84 @@ and a crash after it does not (DESIGN.md, "Ingest: exactly once").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.base import BatchLimits, Source
-from adapters.errors import AuthError, InvalidCursorError, SourceError, describe
+from adapters.errors import (
+    AuthError,
+    InvalidCursorError,
+    SourceError,
+    TransientError,
+    describe,
+)
 from adapters.records import Batch, Collection
 from crm.archive import Archive
+from crm.db import will_write
 from crm.ingest import IngestResult, ingest_mail
 from crm.matching import MatchPolicy
-from crm.models import Account, SyncRun
+from crm.models import Account, SyncRun, utcnow
 from crm.syncstate import (
     ensure_account,
     finish_run,
     load_cursor,
     quarantine,
+    record_folder,
     save_cursor,
     start_run,
 )
 from sync.config import AccountConfig, Config, ConfigError
 from sync.sources import open_source
+from sync.stored import all_accounts
 
 log = logging.getLogger(__name__)
 
 #: called after each committed batch: (account, collection, what the batch brought)
 BatchListener = Callable[[str, str, "AccountResult"], None]
+T = TypeVar("T")
+#: how often a transaction is tried when it lost a race (see :func:`in_transaction`)
+ATTEMPTS = 4
 
 
 @dataclass
 class AccountResult:
-    """What one pass over one account brought, and how it ended."""
+    """What one pass over one account brought, and how it ended.
+
+    ``auth_failed``: the server refused the credentials (the account now needs
+    attention). ``retry_after``: how long a busy server asked us to wait, if it said.
+    """
 
     account: str
     ingest: IngestResult = field(default_factory=IngestResult)
     quarantined: int = 0
     error: str = ""
     auth_failed: bool = False
+    retry_after: float | None = None
 
     @property
     def ok(self) -> bool:
         return not self.error
 
 
-def match_policy(config: Config) -> MatchPolicy:
-    """The matching policy from ``[crm]``; mailbox owners' addresses count as staff."""
+class Interrupted(SourceError):
+    """Raised between batches when the runner is asked to stop (the worker shuts down)."""
+
+
+def match_policy(config: Config, accounts: Iterable[AccountConfig] | None = None) -> MatchPolicy:
+    """The matching policy from ``[crm]``; mailbox owners' addresses count as staff.
+
+    ``accounts`` are the mailboxes whose owners count (default: the config file's).
+    """
     staff = set(config.crm.staff_addresses)
-    staff.update(a.username.lower() for a in config.accounts if a.username and "@" in a.username)
+    mailboxes = config.accounts if accounts is None else accounts
+    staff.update(a.username.lower() for a in mailboxes if a.username and "@" in a.username)
     return MatchPolicy(
         internal_domains=frozenset(config.crm.internal_domains),
         staff_addresses=frozenset(staff),
@@ -66,8 +95,39 @@ def match_policy(config: Config) -> MatchPolicy:
     )
 
 
+def in_transaction(sessions: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """``work(session)`` in one writing transaction, tried again when it lost a race.
+
+    On SQLite the transaction takes the write lock at its start (:func:`will_write`).
+    The race is PostgreSQL's: two accounts store the same mail at once and the
+    second insert of its dedupe key fails (or the two deadlock); tried again,
+    the mail is known. ``work`` must be safe to repeat (all of ingest is).
+    """
+    for attempt in range(ATTEMPTS):
+        try:
+            with sessions.begin() as session:
+                return work(will_write(session))
+        except (IntegrityError, OperationalError) as exc:
+            if attempt == ATTEMPTS - 1 or not _lost_race(exc):
+                raise
+            log.info("transaction lost a race (%s); trying again", type(exc.orig).__name__)
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _lost_race(exc: IntegrityError | OperationalError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in ("40001", "40P01")  # serialization, deadlock
+
+
 class Runner:
-    """Pulls accounts into the CRM; used by ``crmsync sync`` and (later) the worker."""
+    """Pulls accounts into the CRM; used by ``crmsync sync`` and by the worker.
+
+    One runner may sync several accounts at once from several threads (the
+    worker does); it never runs one account twice at once by itself: that is
+    the caller's job (:class:`sync.scheduler.Worker`).
+    """
 
     def __init__(
         self,
@@ -84,84 +144,158 @@ class Runner:
         self.limits = BatchLimits(config.sync.batch_max_items, config.sync.batch_max_bytes)
         self.on_batch = on_batch
         self._open = open_source or (lambda account: _open_configured(account, config))
+        #: set to end every pass at its next batch (the cursor is stored per batch)
+        self.stopping = threading.Event()
 
-    def sync_all(self, only: str | None = None) -> list[AccountResult]:
-        """One pass over every enabled account (or just ``only``)."""
-        accounts = (
-            [self.config.account(only)] if only else [a for a in self.config.accounts if a.enabled]
-        )
-        return [self.sync_account(account) for account in accounts]
+    def know_accounts(self, accounts: Iterable[AccountConfig]) -> None:
+        """Count the owners of all these mailboxes as staff (accounts from the web view too)."""
+        self.policy = match_policy(self.config, accounts)
 
-    def sync_account(self, account: AccountConfig) -> AccountResult:
-        """One pass over one account; its failure is recorded, never raised."""
+    def sync_all(self, only: str | None = None, trigger: str = "manual") -> list[AccountResult]:
+        """One pass over every enabled account, from the config file and the web view
+        (or just ``only``, enabled or not)."""
+        accounts = all_accounts(self.config, self.sessions)
+        self.know_accounts(accounts)
+        if only:
+            return [self.sync_account(_pick(accounts, only), trigger)]
+        return [self.sync_account(a, trigger) for a in accounts if a.enabled]
+
+    def sync_account(self, account: AccountConfig, trigger: str = "manual") -> AccountResult:
+        """One pass over one account; its failure is recorded, never raised.
+
+        ``trigger`` is stored on the run: ``schedule``, ``request`` or ``manual``.
+        """
         result = AccountResult(account.name)
-        with self.sessions.begin() as session:
-            row = ensure_account(session, account.name, account.kind, account.owner or "")
-            run = start_run(session, row)
-            account_id, run_id = row.id, run.id
+        account_id, run_id = in_transaction(
+            self.sessions, lambda session: self._start(session, account, trigger)
+        )
         try:
             with self._open(account) as source:
                 for collection in source.collections():
                     self._sync_collection(source, account_id, collection, result)
         except (SourceError, ConfigError) as exc:
-            result.error = describe(exc) if isinstance(exc, SourceError) else str(exc)
-            result.auth_failed = isinstance(exc, AuthError)
-            log.warning("sync of %s failed: %s", account.name, result.error)
-        self._finish(account_id, run_id, result)
+            self._failed(result, exc)
+        except Exception as exc:  # a bug or the database: the run is closed as failed
+            result.error = f"unexpected error: {type(exc).__name__}: {_first_line(exc)}"
+            # a database error's text holds the statement's parameters: mail, so no traceback
+            traceback = not isinstance(exc, SQLAlchemyError)
+            log.error("sync of %s failed: %s", account.name, result.error, exc_info=traceback)
+        in_transaction(
+            self.sessions, lambda session: self._finish(session, account_id, run_id, result)
+        )
         return result
+
+    def _start(self, session: Session, account: AccountConfig, trigger: str) -> tuple[int, int]:
+        row = ensure_account(session, account.name, account.kind, account.owner or "")
+        return row.id, start_run(session, row, trigger).id
+
+    def _failed(self, result: AccountResult, exc: SourceError | ConfigError) -> None:
+        result.error = describe(exc) if isinstance(exc, SourceError) else str(exc)
+        result.auth_failed = isinstance(exc, AuthError)
+        if isinstance(exc, TransientError):
+            result.retry_after = exc.retry_after
+        log.warning("sync of %s failed: %s", result.account, result.error)
 
     def _sync_collection(
         self, source: Source, account_id: int, collection: Collection, result: AccountResult
     ) -> None:
+        folder = _Folder(account_id, collection, utcnow())
         with self.sessions() as session:
             cursor = load_cursor(session, account_id, collection.id)
         try:
-            self._pull(source, account_id, collection, cursor, result)
-        except InvalidCursorError as exc:
-            log.info("%s: %s", result.account, describe(exc))
-            self._pull(source, account_id, collection, None, result)
+            try:
+                self._pull(source, folder, cursor, result)
+            except InvalidCursorError as exc:
+                log.info("%s: %s", result.account, describe(exc))
+                self._pull(source, folder, None, result)
+        except (SourceError, ConfigError) as exc:
+            error = describe(exc) if isinstance(exc, SourceError) else str(exc)
+            in_transaction(self.sessions, lambda session: folder.record(session, error=error))
+            raise
+        in_transaction(self.sessions, lambda session: folder.record(session, ok=True))
 
     def _pull(
         self,
         source: Source,
-        account_id: int,
-        collection: Collection,
+        folder: _Folder,
         cursor: dict[str, Any] | None,
         result: AccountResult,
     ) -> None:
-        for batch in source.pull(collection, cursor, self.limits):
-            step = self._store(account_id, collection.id, batch, result.account)
+        for batch in source.pull(folder.collection, cursor, self.limits):
+            step = in_transaction(
+                self.sessions, lambda session, b=batch: self._store(session, folder, b, result)
+            )
             result.ingest += step.ingest
             result.quarantined += step.quarantined
             if self.on_batch:
-                self.on_batch(result.account, collection.name, step)
+                self.on_batch(result.account, folder.collection.name, step)
+            if self.stopping.is_set():
+                raise Interrupted("interrupted: crmsync was stopped", account=result.account)
 
-    def _store(self, account_id: int, collection: str, batch: Batch, name: str) -> AccountResult:
-        """One batch, its quarantine and its cursor: one transaction."""
-        step = AccountResult(name)
-        with self.sessions.begin() as session:
-            step.ingest = ingest_mail(
-                session,
-                account_id=account_id,
-                collection=collection,
-                records=batch.records,
-                policy=self.policy,
-                archive=self.archive,
-            )
-            step.quarantined = quarantine(session, account_id, collection, batch.failures)
-            save_cursor(session, account_id, collection, batch.cursor)
+    def _store(
+        self, session: Session, folder: _Folder, batch: Batch, result: AccountResult
+    ) -> AccountResult:
+        """One batch, its quarantine, its cursor and the folder's counts: one transaction."""
+        step = AccountResult(result.account)
+        account_id, collection = folder.account_id, folder.collection.id
+        step.ingest = ingest_mail(
+            session,
+            account_id=account_id,
+            collection=collection,
+            records=batch.records,
+            policy=self.policy,
+            archive=self.archive,
+        )
+        step.quarantined = quarantine(session, account_id, collection, batch.failures)
+        save_cursor(session, account_id, collection, batch.cursor)
+        folder.record(
+            session, new=step.ingest.new, known=step.ingest.known, quarantined=step.quarantined
+        )
         return step
 
-    def _finish(self, account_id: int, run_id: int, result: AccountResult) -> None:
-        with self.sessions.begin() as session:
-            run = session.get_one(SyncRun, run_id)
-            account = session.get_one(Account, account_id)
-            run.new_count = result.ingest.new
-            run.known_count = result.ingest.known
-            run.skipped_count = result.ingest.skipped
-            run.unmatched_count = result.ingest.unmatched
-            run.quarantined_count = result.quarantined
-            finish_run(session, run, account, result.error, needs_attention=result.auth_failed)
+    def _finish(
+        self, session: Session, account_id: int, run_id: int, result: AccountResult
+    ) -> None:
+        run = session.get_one(SyncRun, run_id)
+        account = session.get_one(Account, account_id)
+        run.new_count = result.ingest.new
+        run.known_count = result.ingest.known
+        run.skipped_count = result.ingest.skipped
+        run.unmatched_count = result.ingest.unmatched
+        run.quarantined_count = result.quarantined
+        finish_run(session, run, account, result.error, needs_attention=result.auth_failed)
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """One pass over one collection: what :func:`record_folder` needs to know it again."""
+
+    account_id: int
+    collection: Collection
+    started_at: datetime
+
+    def record(self, session: Session, **what: Any) -> None:
+        record_folder(
+            session,
+            self.account_id,
+            self.collection.id,
+            self.collection.name,
+            started_at=self.started_at,
+            **what,
+        )
+
+
+def _pick(accounts: list[AccountConfig], name: str) -> AccountConfig:
+    for account in accounts:
+        if account.name == name:
+            return account
+    known = ", ".join(account.name for account in accounts) or "none"
+    raise ConfigError(f'no account named "{name}"; known: {known}')
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _open_configured(account: AccountConfig, config: Config) -> Source:

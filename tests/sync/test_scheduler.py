@@ -1,0 +1,238 @@
+"""The worker against real peers: Dovecot, Maildirs on disk, SQLite and PostgreSQL.
+
+Waiting for something to happen polls with a deadline; asserting that something
+does *not* happen (a retry) can only watch for a while: those waits are a few
+intervals of the account under test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from crm.db import will_write
+from crm.models import Account, FolderStatus, SyncRequest, utcnow
+from crm.secrets import SecretBox
+from crm.syncstate import ensure_account, request_sync
+from sync.config import Config
+from sync.runner import AccountResult, Runner
+from sync.scheduler import Backoff, Worker
+from tests.mailgen import messages
+from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.sync.helpers import (
+    account_row,
+    add_web_account,
+    change_web_account,
+    files_account,
+    maildir,
+    make_config,
+    runs,
+    wait_for,
+)
+
+StartWorker = Callable[..., Worker]
+
+
+@pytest.fixture
+def start_worker(sessions: sessionmaker[Session]) -> Iterator[StartWorker]:
+    """Start a worker (polling every 0.1 s, first runs within 0.5 s); shut down after the test."""
+    started: list[Worker] = []
+
+    def start(config: Config, **options: Any) -> Worker:
+        options = {"poll_seconds": 0.1, "first_delay": 0.5, **options}
+        worker = Worker(config, sessions, **options)
+        started.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.shutdown(wait=True)
+
+
+def ask(sessions: sessionmaker[Session], name: str) -> None:
+    """What the web view's "sync now" does."""
+    account_id = account_row(sessions, name).id
+    with sessions.begin() as session:
+        request_sync(will_write(session), account_id, "admin")
+
+
+def finished(sessions: sessionmaker[Session], name: str, count: int = 1) -> list[Any]:
+    done = [run for run in runs(sessions, name) if run.finished_at]
+    return done if len(done) >= count else []
+
+
+def test_a_requested_sync_is_taken_and_run(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], start_worker: StartWorker
+) -> None:
+    folders = {"INBOX": messages(3, seed=21), "Kunden": messages(2, seed=22)}
+    mail = maildir(tmp_path / "mail", folders)
+    config = make_config(tmp_path, db_url, [files_account("archive", mail, enabled=False)])
+    with sessions.begin() as session:  # the web view asks before the worker ever ran it
+        will_write(session)
+        request_sync(session, ensure_account(session, "archive", "files").id, "admin")
+    start_worker(config)
+    [run] = wait_for(lambda: finished(sessions, "archive"), what="the requested run")
+    assert (run.trigger, run.status) == ("request", "ok")
+    with sessions() as session:
+        assert session.scalar(select(SyncRequest.taken_at))
+        folders = {f.collection: f for f in session.scalars(select(FolderStatus))}
+    assert set(folders) == {"INBOX", "Kunden"}
+    assert sum(f.last_new for f in folders.values()) == run.new_count
+    assert all(f.total_new == f.last_new and f.last_success_at for f in folders.values())
+    assert account_row(sessions, "archive").next_run_at is None  # disabled: not scheduled
+
+
+def test_requests_for_a_busy_account_wait_their_turn(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], start_worker: StartWorker
+) -> None:
+    mail = maildir(tmp_path / "mail", {"INBOX": messages(3, seed=23)})
+    config = make_config(
+        tmp_path, db_url, [files_account("archive", mail, enabled=False)], batch_max_items=1
+    )
+    busy, go_on = threading.Event(), threading.Event()
+
+    def hold_first_batch(account: str, folder: str, step: AccountResult) -> None:
+        if not busy.is_set():
+            busy.set()
+            go_on.wait(10)
+
+    with sessions.begin() as session:
+        ensure_account(session, "archive", "files")
+    runner = Runner(config, sessions, on_batch=hold_first_batch)
+    start_worker(config, runner=runner, max_workers=4)  # threads to spare: only the lock stops it
+    ask(sessions, "archive")
+    assert busy.wait(8)
+    ask(sessions, "archive")
+    wait_for(lambda: all(r.taken_at for r in _requests(sessions)), what="the second request taken")
+    time.sleep(0.3)  # a few polls: the second request must not start a run beside the first
+    assert len(runs(sessions, "archive")) == 1
+    go_on.set()
+    first, second = wait_for(lambda: finished(sessions, "archive", 2), what="both runs")
+    assert (first.trigger, second.trigger) == ("request", "request")
+    assert first.finished_at is not None and second.started_at >= first.finished_at
+    assert len(runs(sessions, "archive")) == 2
+
+
+def _requests(sessions: sessionmaker[Session]) -> list[SyncRequest]:
+    with sessions() as session:
+        found = list(session.scalars(select(SyncRequest)))
+    return found if len(found) == 2 else []
+
+
+def test_a_web_account_is_scheduled_and_syncs_from_dovecot(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+) -> None:
+    dovecot.append(imap_user.name, "INBOX", messages(3, seed=24))
+    dovecot.append(imap_user.name, "Sent", messages(2, seed=25))
+    config = make_config(tmp_path, db_url)
+    start_worker(config)
+    add_web_account(sessions, config, "bob-mail", imap_user, interval=60)  # while it runs
+    [run] = wait_for(lambda: finished(sessions, "bob-mail"), what="the scheduled run")
+    assert (run.trigger, run.status) == ("schedule", "ok"), run.error
+    with sessions() as session:
+        folders = {f.collection: f for f in session.scalars(select(FolderStatus))}
+    assert set(folders) == {"INBOX", "Sent"}
+    assert sum(f.last_new for f in folders.values()) == run.new_count
+    account = wait_for(lambda: _next_run_after(sessions, "bob-mail", run.started_at))
+    assert account.next_run_at <= utcnow() + timedelta(seconds=61)
+
+
+def _next_run_after(sessions: sessionmaker[Session], name: str, when: datetime) -> Account | None:
+    """The account once its next run is at least 30 s after ``when`` (the interval, or a
+    backoff, not the next poll)."""
+    account = account_row(sessions, name)
+    later = account.next_run_at is not None and account.next_run_at > when + timedelta(seconds=30)
+    return account if later else None
+
+
+def test_a_disabled_web_account_is_unscheduled(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    imap_user: ImapUser,
+) -> None:
+    config = make_config(tmp_path, db_url)
+    add_web_account(sessions, config, "bob-mail", imap_user, interval=3600)
+    start_worker(config, first_delay=3600)
+    wait_for(lambda: account_row(sessions, "bob-mail").next_run_at, what="next_run_at")
+    change_web_account(sessions, "bob-mail", enabled=False)
+    wait_for(lambda: account_row(sessions, "bob-mail").next_run_at is None, what="unscheduled")
+    assert runs(sessions, "bob-mail") == []
+
+
+def test_a_refused_login_is_not_retried_by_the_schedule_but_a_request_runs_it(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    imap_user: ImapUser,
+) -> None:
+    config = make_config(tmp_path, db_url)
+    add_web_account(sessions, config, "bob-mail", imap_user, password="wrong", interval=1)
+    start_worker(config)
+    [failed] = wait_for(lambda: finished(sessions, "bob-mail"), what="the first run")
+    assert (failed.trigger, failed.status) == ("schedule", "failed")
+    assert "login refused" in failed.error
+    time.sleep(3)  # three intervals: the schedule leaves it alone
+    assert len(runs(sessions, "bob-mail")) == 1
+    account = account_row(sessions, "bob-mail")
+    assert account.needs_attention and account.next_run_at is None
+    ask(sessions, "bob-mail")
+    _, again = wait_for(lambda: finished(sessions, "bob-mail", 2), what="the requested run")
+    assert (again.trigger, again.status) == ("request", "failed")
+
+
+def test_a_corrected_password_puts_the_account_back_on_schedule(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    imap_user: ImapUser,
+) -> None:
+    config = make_config(tmp_path, db_url)
+    add_web_account(sessions, config, "bob-mail", imap_user, password="wrong", interval=1)
+    start_worker(config)
+    wait_for(lambda: account_row(sessions, "bob-mail").needs_attention, what="needs attention")
+    secret = SecretBox(config.secrets.keys()).encrypt(imap_user.password)
+    change_web_account(sessions, "bob-mail", secret=secret)  # the admin enters it again
+    wait_for(lambda: [r for r in runs(sessions, "bob-mail") if r.status == "ok"], what="a good run")
+    account = account_row(sessions, "bob-mail")
+    assert not account.needs_attention and account.last_error == ""
+    assert {r.trigger for r in runs(sessions, "bob-mail")} == {"schedule"}
+
+
+def test_an_unreachable_server_is_tried_again_later_not_at_every_interval(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], start_worker: StartWorker
+) -> None:
+    config = make_config(tmp_path, db_url)
+    closed = ImapUser("nobody", "pw", "127.0.0.1", 1)  # nothing listens there
+    add_web_account(sessions, config, "gone", closed, interval=1)
+    start_worker(config, backoff=Backoff(first=60))
+    [failed] = wait_for(lambda: finished(sessions, "gone"), what="the first run")
+    assert "unreachable" in failed.error
+    account = wait_for(lambda: _next_run_after(sessions, "gone", failed.finished_at))
+    assert account.next_run_at <= failed.finished_at + timedelta(seconds=61)
+    assert not account.needs_attention
+    time.sleep(2)  # two intervals
+    assert len(runs(sessions, "gone")) == 1
+
+
+def test_backoff_doubles_up_to_its_cap_or_what_the_server_asked() -> None:
+    backoff = Backoff(first=60, cap=3600)
+    assert [backoff.delay(n) for n in (1, 2, 3, 6, 7, 20)] == [60, 120, 240, 1920, 3600, 3600]
+    assert backoff.delay(1, retry_after=300) == 300
