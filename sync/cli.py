@@ -36,6 +36,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # APScheduler reports every poll of the database at INFO; waitress every request queue
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     ctx.obj = Context(config_path)
     ctx.call_on_close(ctx.obj.close)
 
