@@ -65,10 +65,11 @@ def add_note(session: Session, customer: Customer, text: str, author: str) -> In
     if len(text) > MAX_NOTE:
         raise InvalidValueError("note", text[:20], f"a note holds at most {MAX_NOTE} characters")
     key = f"note:{uuid.uuid4()}"
+    now = utcnow()
     note = Interaction(
         kind="note",
         direction="internal",
-        occurred_at=utcnow(),
+        occurred_at=now,
         subject=text.splitlines()[0][:120],
         body_text=text,
         dedupe_key=key,
@@ -82,6 +83,7 @@ def add_note(session: Session, customer: Customer, text: str, author: str) -> In
             person_id=customer.id if customer.kind == "person" else None,
             organization_id=customer.id if customer.kind == "organization" else None,
             match_reason="note",
+            occurred_at=now,
         )
     )
     session.add(note)

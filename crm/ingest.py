@@ -254,6 +254,7 @@ def _insert_participants(
                     "person_id": match.person_id if linked and match else None,
                     "organization_id": match.organization_id if linked and match else None,
                     "match_reason": match.reason if linked and match else None,
+                    "occurred_at": mail.record.occurred_at,
                 }
             )
     if rows:

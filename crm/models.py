@@ -386,10 +386,18 @@ class Participant(Base):
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
     match_reason: Mapped[str | None] = mapped_column(String(16))  # address | domain | rule
+    #: the interaction's time, copied: a customer's timeline is then one index range per
+    #: link (see the indexes below and crm.timeline), however long the whole history
+    occurred_at: Mapped[datetime | None]
 
     interaction: Mapped[Interaction] = relationship(back_populates="participants")
     person: Mapped[Person | None] = relationship()
     organization: Mapped[Organization | None] = relationship()
+
+    __table_args__ = (
+        Index("ix_participants_person_time", "person_id", "occurred_at", "interaction_id"),
+        Index("ix_participants_org_time", "organization_id", "occurred_at", "interaction_id"),
+    )
 
 
 class Document(Base):

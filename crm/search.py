@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Select, func, literal, or_, select, text, union_all
+from sqlalchemy import func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
-from crm.models import ContactPoint, Organization, OrganizationDomain, Participant, Person
+from crm.models import (
+    ContactPoint,
+    Interaction,
+    Organization,
+    OrganizationDomain,
+    Participant,
+    Person,
+)
 
 MAX_WORDS = 8
 #: how many of the newest matching interactions the text search looks at
 TEXT_HITS = 400
+#: how many of the newest interactions PostgreSQL searches first, before all of them
+RECENT_WINDOWS = (50_000, 500_000)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -71,33 +79,52 @@ def words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_WORDS]
 
 
-def matching_interactions(session: Session, query: str, limit: int = TEXT_HITS) -> Select[Any]:
-    """A query for the ids of the newest interactions containing every word of ``query``."""
+def matching_interactions(session: Session, query: str, limit: int = TEXT_HITS) -> list[int]:
+    """The ids of the newest interactions (at most ``limit``) containing every word of
+    ``query``; a word of two or more letters also matches as the start of a word."""
     terms = words(query)
     if not terms:
-        return select(literal(0)).where(literal(False))
+        return []
     if session.get_bind().dialect.name == "sqlite":
-        match = " ".join('"' + t.replace('"', "") + '"*' for t in terms)
-        return (
-            select(text("rowid"))
-            .select_from(text("interactions_fts"))
-            .where(text("interactions_fts MATCH :match").bindparams(match=match))
-            .order_by(text("rowid DESC"))
-            .limit(limit)
-        )
-    tsquery = " & ".join(t + ":*" for t in terms)
-    return (
-        select(text("id"))
-        .select_from(text("interactions"))
-        .where(
-            text(
-                "to_tsvector('simple'::regconfig, subject || ' ' || left(body_text, 100000))"
-                " @@ to_tsquery('simple'::regconfig, :tsquery)"
-            ).bindparams(tsquery=tsquery)
-        )
-        .order_by(text("id DESC"))
-        .limit(limit)
+        return _sqlite_matches(session, terms, limit)
+    return _postgresql_matches(session, terms, limit)
+
+
+def _sqlite_matches(session: Session, terms: list[str], limit: int) -> list[int]:
+    # FTS5 indexes 2- and 3-letter prefixes (migration 0004); a 1-letter prefix would
+    # expand over a large part of the vocabulary, so one letter matches only itself.
+    match = " ".join('"' + t + ('"*' if len(t) > 1 else '"') for t in terms)
+    statement = text(
+        "SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH :match"
+        " ORDER BY rowid DESC LIMIT :limit"
     )
+    return list(session.scalars(statement, {"match": match, "limit": limit}))
+
+
+def _postgresql_matches(session: Session, terms: list[str], limit: int) -> list[int]:
+    """Newest first, looking at the newest ids before the whole history: a frequent word
+    fills the page from the recent window at once (an index walk that stops early), a
+    rare one falls through to the GIN index over everything."""
+    tsquery = " & ".join(t + (":*" if len(t) > 1 else "") for t in terms)
+    top = session.scalar(select(func.max(Interaction.id))) or 0
+    recent = text(
+        "SELECT id FROM interactions WHERE id > :floor"
+        " AND search_vector @@ to_tsquery('simple'::regconfig, :q)"
+        " ORDER BY id DESC LIMIT :limit"
+    )
+    for window in RECENT_WINDOWS:
+        if top <= window:
+            break
+        ids = list(session.scalars(recent, {"floor": top - window, "q": tsquery, "limit": limit}))
+        if len(ids) >= limit:
+            return ids
+    # OFFSET 0 keeps the planner from walking the primary key backwards with a filter
+    everything = text(
+        "SELECT id FROM (SELECT id FROM interactions"
+        " WHERE search_vector @@ to_tsquery('simple'::regconfig, :q) OFFSET 0) AS hits"
+        " ORDER BY id DESC LIMIT :limit"
+    )
+    return list(session.scalars(everything, {"q": tsquery, "limit": limit}))
 
 
 def _direct_matches(session: Session, query: str, limit: int) -> list[tuple[str, str, list[int]]]:
@@ -116,13 +143,13 @@ def _direct_matches(session: Session, query: str, limit: int) -> list[tuple[str,
     )
     points = (
         select(ContactPoint.person_id, ContactPoint.organization_id)
-        .where(ContactPoint.value.contains(like, autoescape=True))
+        .where(ContactPoint.value.icontains(like, autoescape=True))
         .order_by(ContactPoint.value)
         .limit(limit)
     )
     domains = (
         select(OrganizationDomain.organization_id)
-        .where(OrganizationDomain.domain.contains(like.lstrip("@"), autoescape=True))
+        .where(OrganizationDomain.domain.icontains(like.lstrip("@"), autoescape=True))
         .order_by(OrganizationDomain.domain)
         .limit(limit)
     )
@@ -140,7 +167,7 @@ def _direct_matches(session: Session, query: str, limit: int) -> list[tuple[str,
 
 
 def _mail_matches(session: Session, query: str, limit: int) -> list[tuple[str, int]]:
-    ids = list(session.scalars(matching_interactions(session, query)))
+    ids = matching_interactions(session, query)
     if not ids:
         return []
     rows = session.execute(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, union
 from sqlalchemy.orm import Session, selectinload
 
 from crm.models import (
@@ -161,17 +161,17 @@ def timeline_page(
 ) -> TimelinePage:
     """One page of a customer's timeline (or everyone's), filtered, newest first."""
     query = select(Interaction).order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+    conditions = list(_conditions(filters or TimelineFilter()))
+    position = decode_cursor(cursor) if cursor else None
     if customer is not None:
-        query = query.where(Interaction.id.in_(_linked_to(customer)))
-    query = query.where(*_conditions(filters or TimelineFilter()))
-    if cursor:
-        when, last_id = decode_cursor(cursor)
+        # the page's ids first, from the (customer, time) indexes of participants
         query = query.where(
-            or_(
-                Interaction.occurred_at < when,
-                and_(Interaction.occurred_at == when, Interaction.id < last_id),
-            )
+            Interaction.id.in_(_page_ids(session, customer, conditions, position, limit + 1))
         )
+    else:
+        query = query.where(*conditions)
+        if position is not None:
+            query = query.where(_before(Interaction.occurred_at, Interaction.id, position))
     rows = list(session.scalars(_with_details(query.limit(limit + 1))))
     entries = [_entry(i) for i in rows[:limit]]
     more = len(rows) > limit
@@ -211,13 +211,19 @@ def activity_by_month(
     for _ in range(months - 1):
         first = (first - timedelta(days=1)).replace(day=1)
     start = datetime(first.year, first.month, 1, tzinfo=UTC)
-    query = select(Interaction.occurred_at).where(
-        Interaction.id.in_(_linked_to(customer)), Interaction.occurred_at >= start
-    )
-    counts: dict[str, int] = {}
-    for (when,) in session.execute(query):
-        key = f"{when:%Y-%m}"
-        counts[key] = counts.get(key, 0) + 1
+    arms = [
+        select(Participant.interaction_id, Participant.occurred_at).where(
+            link, Participant.occurred_at >= start
+        )
+        for link in _links(customer)
+    ]
+    linked = union(*arms).subquery()
+    if session.get_bind().dialect.name == "postgresql":
+        month = func.to_char(func.timezone("UTC", linked.c.occurred_at), "YYYY-MM")
+    else:  # SQLite keeps UTC as text: "2026-11-23 09:15:00.000000"
+        month = func.substr(linked.c.occurred_at, 1, 7)
+    rows = session.execute(select(month, func.count()).group_by(month))
+    counts: dict[str, int] = {str(key): int(n) for key, n in rows}
     labels, cur = [], first
     for _ in range(months):
         labels.append(f"{cur:%Y-%m}")
@@ -266,13 +272,46 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _linked_to(customer: Customer) -> Select[Any]:
+def _links(customer: Customer) -> list[ColumnElement[bool]]:
+    """How participants link to the customer; each alone walks one (customer, time) index
+    (an OR of them would defeat both indexes on PostgreSQL)."""
     if customer.kind == "person":
-        return select(Participant.interaction_id).where(Participant.person_id == customer.id)
+        return [Participant.person_id == customer.id]
     people = select(Person.id).where(Person.organization_id == customer.id)
-    return select(Participant.interaction_id).where(
-        or_(Participant.organization_id == customer.id, Participant.person_id.in_(people))
+    return [Participant.organization_id == customer.id, Participant.person_id.in_(people)]
+
+
+def _before(when_column: Any, id_column: Any, position: tuple[datetime, int]) -> Any:
+    when, last_id = position
+    return or_(when_column < when, and_(when_column == when, id_column < last_id))
+
+
+def _page_ids(
+    session: Session,
+    customer: Customer,
+    conditions: Sequence[ColumnElement[bool]],
+    position: tuple[datetime, int] | None,
+    count: int,
+) -> list[int]:
+    """The ids of the ``count`` newest interactions linked to the customer, before
+    ``position``: the newest ``count`` of each link, merged."""
+    arms = []
+    for link in _links(customer):
+        arm = select(Participant.occurred_at, Participant.interaction_id).where(link).distinct()
+        if conditions:
+            arm = arm.join(Interaction, Interaction.id == Participant.interaction_id)
+            arm = arm.where(*conditions)
+        if position is not None:
+            arm = arm.where(_before(Participant.occurred_at, Participant.interaction_id, position))
+        arm = arm.order_by(Participant.occurred_at.desc(), Participant.interaction_id.desc())
+        arms.append(select(arm.limit(count).subquery()))
+    merged = union(*arms).subquery()
+    page = (
+        select(merged.c.interaction_id)
+        .order_by(merged.c.occurred_at.desc(), merged.c.interaction_id.desc())
+        .limit(count)
     )
+    return list(session.scalars(page))
 
 
 def _participant(p: Participant) -> dict[str, Any]:
