@@ -377,6 +377,7 @@ INTERACTION_COLUMNS = _columns(
 )
 PARTICIPANT_COLUMNS = _columns(
     "id interaction_id role email name is_internal person_id organization_id match_reason"
+    " occurred_at"
 )
 SOURCE_COLUMNS = _columns("id interaction_id account_id collection remote_id first_seen_at")
 ATTACHMENT_COLUMNS = _columns("id interaction_id document_sha256 filename content_type size")
@@ -534,11 +535,11 @@ class History:
     ) -> Row:
         pid = next(self.ids["p"])
         if isinstance(who, tuple):  # staff
-            return (pid, iid, role, who[0], who[1], True, None, None, None)
+            return (pid, iid, role, who[0], who[1], True, None, None, None, when)
         if who.reason is None and not bulk:
             self._sighted(who, when)
         return (pid, iid, role, who.email, who.name, False,
-                who.person_id, who.organization_id, who.reason)  # fmt: skip
+                who.person_id, who.organization_id, who.reason, when)  # fmt: skip
 
     def _sighted(self, who: Contact, when: datetime) -> None:
         seen = self.sightings.get(who.email)
@@ -582,7 +583,7 @@ class History:
              key, False, 0, "", when, author)
         )  # fmt: skip
         chunk.participants.append(
-            (next(self.ids["p"]), iid, "about", "", "", False, person_id, org_id, "note")
+            (next(self.ids["p"]), iid, "about", "", "", False, person_id, org_id, "note", when)
         )
 
     def review_rows(self) -> Iterator[Row]:
