@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -131,13 +132,13 @@ LISTEN_HELP = "host:port to listen on (default: [web] listen; port 0 picks a fre
 @click.pass_obj
 def serve_cmd(obj: Context, listen: str | None) -> None:
     """Serve the web view (no scheduled sync: see `crmsync run`)."""
-    from sync.webapp import build_app, serve
+    from sync.webapp import build_app
 
     with _user_errors():
         sessions = obj.sessions()
         host, port = _listen(obj.config, listen)
         app = build_app(obj.config, sessions)
-    serve(app, host, port, _announce)
+    _serve(app, host, port)
 
 
 @click.command("run")
@@ -146,7 +147,7 @@ def serve_cmd(obj: Context, listen: str | None) -> None:
 def run_cmd(obj: Context, listen: str | None) -> None:
     """Serve the web view and run the scheduled sync of every enabled account."""
     from sync.scheduler import Worker
-    from sync.webapp import build_app, serve
+    from sync.webapp import build_app
 
     with _user_errors():
         sessions = obj.sessions()
@@ -155,10 +156,22 @@ def run_cmd(obj: Context, listen: str | None) -> None:
         worker = Worker(obj.config, sessions)
     worker.start()
     try:
-        serve(app, host, port, _announce)
+        _serve(app, host, port)
     finally:
         click.echo("stopping the scheduler (a running sync finishes its batch) ...", err=True)
         worker.shutdown(wait=True)
+
+
+def _serve(app: Any, host: str, port: int) -> None:
+    from sync.webapp import serve
+
+    try:
+        serve(app, host, port, _announce)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc};"
+            " choose another with --listen or [web] listen"
+        ) from None
 
 
 def _announce(url: str) -> None:
