@@ -77,7 +77,7 @@ def upgrade() -> None:
             op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             for name, table, column in TRIGRAM:
                 op.execute(
-                    f"CREATE INDEX {name} ON {table} USING gin (lower({column}) gin_trgm_ops)"
+                    f"CREATE INDEX {name} ON {table} USING gin ({column} gin_trgm_ops)"
                 )
     except sa.exc.DBAPIError:
         pass  # no right to create the extension: "contains" searches scan, still correct
