@@ -52,9 +52,9 @@ def get_account(session: Session, account_id: int) -> Account | None:
     return session.get(Account, account_id)
 
 
-def account_statuses(session: Session) -> list[AccountStatus]:
-    """The status of every account, for the sync status page."""
-    accounts = list_accounts(session)
+def account_statuses(session: Session, account: Account | None = None) -> list[AccountStatus]:
+    """The status of every account (or of ``account`` only), for the sync status pages."""
+    accounts = [account] if account is not None else list_accounts(session)
     last_runs = _last_runs(session)
     pending = set(
         session.scalars(select(SyncRequest.account_id).where(SyncRequest.taken_at.is_(None)))

@@ -34,12 +34,13 @@ from crm.accounts import (
 from crm.models import Account
 from crm.secrets import SecretKeyError
 from web import db
-from web.auth import role_required
+from web.auth import admins_only
 from web.filters import settings
 from web.settings import ConnectionTestError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("accounts", __name__, url_prefix="/admin/accounts")
+admins_only(bp)
 #: a DNS name, an IPv4 address, or an IPv6 address (brackets optional)
 HOSTNAME = (
     r"^(?=.{1,253}$)[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*\.?$"
@@ -105,21 +106,9 @@ class AccountForm(FlaskForm):
         self.enabled.data = account.enabled
 
 
-class ToggleForm(FlaskForm):
-    pass
-
-
-@bp.before_request
-@role_required("admin")
-def _admins_only() -> None:
-    return None
-
-
 @bp.route("")
 def index() -> ResponseReturnValue:
-    return render_template(
-        "accounts.html", accounts=list_accounts(db.session()), toggle=ToggleForm()
-    )
+    return render_template("accounts.html", accounts=list_accounts(db.session()))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -184,9 +173,7 @@ def edit(account_id: int) -> ResponseReturnValue:
 
 @bp.route("/<int:account_id>/<any(enable, disable):action>", methods=["POST"])
 def toggle(account_id: int, action: str) -> ResponseReturnValue:
-    account = _web_account(account_id)
-    if not ToggleForm().validate_on_submit():
-        abort(400)
+    account = _web_account(account_id)  # CSRFProtect checked the token
     set_enabled(db.session(), account, action == "enable")
     db.session().commit()
     flash(f"Account {account.name} {action}d.", "info")

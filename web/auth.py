@@ -89,6 +89,15 @@ def public(view: F) -> F:
     return view
 
 
+def admins_only(blueprint: Blueprint) -> None:
+    """Every page of ``blueprint`` answers 403 to users below admin."""
+
+    @blueprint.before_request
+    @role_required("admin")
+    def _admins_only() -> None:
+        return None
+
+
 def role_required(role: str) -> Callable[[F], F]:
     """The view answers 403 to users below ``role``."""
 

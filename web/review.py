@@ -25,10 +25,11 @@ from crm.review import (
 )
 from crm.search import search_customers
 from web import db
-from web.auth import role_required
+from web.auth import admins_only
 from web.filters import customer_url, page_number, settings
 
 bp = Blueprint("review", __name__, url_prefix="/review")
+admins_only(bp)
 PER_PAGE = 50
 
 
@@ -43,12 +44,6 @@ class CreateForm(FlaskForm):
 
 class IgnoreForm(FlaskForm):
     scope = HiddenField(validators=[DataRequired(), Regexp(r"^(address|domain)$")])
-
-
-@bp.before_request
-@role_required("admin")
-def _admins_only() -> None:
-    return None
 
 
 @bp.route("")

@@ -6,31 +6,19 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from flask_wtf import FlaskForm
 
 from crm.accounts import account_statuses, get_account, recent_runs
 from crm.syncstate import request_sync
 from web import db
-from web.auth import role_required
+from web.auth import admins_only
 
 bp = Blueprint("status", __name__, url_prefix="/sync")
-
-
-class SyncNowForm(FlaskForm):
-    pass
-
-
-@bp.before_request
-@role_required("admin")
-def _admins_only() -> None:
-    return None
+admins_only(bp)
 
 
 @bp.route("")
 def overview() -> ResponseReturnValue:
-    return render_template(
-        "status.html", statuses=account_statuses(db.session()), form=SyncNowForm()
-    )
+    return render_template("status.html", statuses=account_statuses(db.session()))
 
 
 @bp.route("/<int:account_id>")
@@ -39,12 +27,11 @@ def account(account_id: int) -> ResponseReturnValue:
     found = get_account(session, account_id)
     if found is None:
         abort(404)
-    status = next(s for s in account_statuses(session) if s.account.id == account_id)
+    (status,) = account_statuses(session, found)
     return render_template(
         "status_account.html",
         status=status,
         runs=recent_runs(session, account_id),
-        form=SyncNowForm(),
     )
 
 
@@ -54,8 +41,7 @@ def now(account_id: int) -> ResponseReturnValue:
     found = get_account(session, account_id)
     if found is None:
         abort(404)
-    if not SyncNowForm().validate_on_submit():
-        abort(400)
+    # CSRFProtect checked the token
     request_sync(session, found.id, current_user.name)
     session.commit()
     flash(f"Sync of {found.name} requested; it starts within a few seconds.", "info")
