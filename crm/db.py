@@ -9,6 +9,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm import changes
+
 log = logging.getLogger(__name__)
 #: execution option: this transaction writes (SQLite begins it IMMEDIATE)
 WRITES = "crmsync_writes"
@@ -75,3 +77,6 @@ def is_postgresql(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+changes.install()

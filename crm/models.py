@@ -6,11 +6,13 @@ created and upgraded by Alembic (crm/migrations); never by ``create_all``.
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -54,6 +56,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def new_uid() -> str:
+    """A fresh vCard UID (a random UUID)."""
+    return str(uuid.uuid4())
+
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -83,9 +90,27 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(255))
     notes: Mapped[str] = mapped_column(Text, default="")
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: the member of staff who looks after this customer (address books by owner)
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    website: Mapped[str] = mapped_column(String(512), default="")
+    street: Mapped[str] = mapped_column(String(255), default="")
+    locality: Mapped[str] = mapped_column(String(128), default="")
+    region: Mapped[str] = mapped_column(String(128), default="")
+    postal_code: Mapped[str] = mapped_column(String(32), default="")
+    country: Mapped[str] = mapped_column(String(128), default="")
+    #: the vCard UID of its card, stable forever (crm.cards)
+    uid: Mapped[str] = mapped_column(String(64), default=new_uid)
+    #: the change counter's value when its card last changed (crm.changes)
+    card_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    owner: Mapped[User | None] = relationship()
+    categories: Mapped[list[CustomerCategory]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan"
+    )
     domains: Mapped[list[OrganizationDomain]] = relationship(
         back_populates="organization", cascade="all, delete-orphan"
     )
@@ -94,7 +119,10 @@ class Organization(Base):
         back_populates="organization", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (Index("ix_organizations_name", "name"),)
+    __table_args__ = (
+        Index("ix_organizations_name", "name"),
+        Index("uq_organizations_uid", "uid", unique=True),
+    )
 
 
 class OrganizationDomain(Base):
@@ -126,6 +154,14 @@ class Person(Base):
     title: Mapped[str] = mapped_column(String(255), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    website: Mapped[str] = mapped_column(String(512), default="")
+    street: Mapped[str] = mapped_column(String(255), default="")
+    locality: Mapped[str] = mapped_column(String(128), default="")
+    region: Mapped[str] = mapped_column(String(128), default="")
+    postal_code: Mapped[str] = mapped_column(String(32), default="")
+    country: Mapped[str] = mapped_column(String(128), default="")
+    uid: Mapped[str] = mapped_column(String(64), default=new_uid)
+    card_seq: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -133,8 +169,14 @@ class Person(Base):
     contact_points: Mapped[list[ContactPoint]] = relationship(
         back_populates="person", cascade="all, delete-orphan"
     )
+    categories: Mapped[list[CustomerCategory]] = relationship(
+        back_populates="person", cascade="all, delete-orphan"
+    )
 
-    __table_args__ = (Index("ix_people_display_name", "display_name"),)
+    __table_args__ = (
+        Index("ix_people_display_name", "display_name"),
+        Index("uq_people_uid", "uid", unique=True),
+    )
 
 
 class ContactPoint(Base):
@@ -174,6 +216,122 @@ class ContactPoint(Base):
             postgresql_where=text("kind = 'email'"),
         ),
     )
+
+
+class CustomerCategory(Base):
+    """A category (tag) of a person or organization, such as "VIP" or "Supplier"."""
+
+    __tablename__ = "customer_categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), index=True)
+
+    person: Mapped[Person | None] = relationship(back_populates="categories")
+    organization: Mapped[Organization | None] = relationship(back_populates="categories")
+
+    __table_args__ = (
+        CheckConstraint("person_id IS NOT NULL OR organization_id IS NOT NULL", name="owner"),
+    )
+
+
+# -- the CardDAV export: change tracking and the rendered cards ------------------------
+
+
+class ChangeCounter(Base):
+    """The one row counting changes to customers' cards (crm.changes).
+
+    Every transaction that changes a card takes the next value with an UPDATE of this
+    row, which also locks it until commit: card-changing transactions commit in the
+    order of their values, so a sync token (a value) never skips a change that commits
+    later.
+    """
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: the value up to which the rendered cards (``cards``) are current
+    cards_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: sync tokens before this value are expired (their tombstones were pruned)
+    horizon: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Card(Base):
+    """A customer's card as served over CardDAV, rendered when it changed."""
+
+    __tablename__ = "cards"
+
+    uid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), unique=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), unique=True
+    )
+    #: the customer's card_seq this row was rendered from
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    #: hash of the content; the ETag, which changes exactly when the content does
+    etag: Mapped[str] = mapped_column(String(64))
+    vcard3: Mapped[str] = mapped_column(Text)
+    vcard4: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CardTombstone(Base):
+    """A deleted customer's card, so sync-collection can report the deletion."""
+
+    __tablename__ = "card_tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AddressBook(Base):
+    """An address book an admin configured beside "All customers": the customers of
+    one owner, or those in one category, for the roles listed."""
+
+    __tablename__ = "address_books"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # owner | category
+    #: the owner's user name, or the category
+    value: Mapped[str] = mapped_column(String(128))
+    roles: Mapped[str] = mapped_column(String(64), default="admin,staff")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (CheckConstraint("kind IN ('owner', 'category')", name="kind"),)
+
+
+class AppPassword(Base):
+    """A password for one CardDAV client of a user, shown once when made.
+
+    It is 100 random bits, so a SHA-256 digest stores it safely (no guessing can
+    invert it) and checking one costs microseconds, not argon2's tenth of a second on
+    every DAV request.
+    """
+
+    __tablename__ = "app_passwords"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
 
 
 # -- accounts and sync state ----------------------------------------------------------

@@ -107,13 +107,9 @@ def verify_password(user: User, password: str) -> bool:
 def authenticate(session: Session, name: str, password: str, client: str) -> LoggedIn | None:
     """The user if name and password fit, else None; :class:`ThrottledError` when this name
     or ``client`` address must wait. The caller commits (failures are counted)."""
-    keys = [f"user:{name.lower()}"[:320], f"ip:{client}"[:320]]
+    keys = throttle_keys(name, client)
     now = utcnow()
-    rows = {k: session.get(LoginThrottle, k) for k in keys}
-    locked = [r.locked_until for r in rows.values() if r and r.locked_until]
-    locked = [until for until in locked if until > now]
-    if locked:
-        raise ThrottledError(max(locked))
+    rows = check_throttle(session, keys)
     user = session.scalars(select(User).where(User.name == name, User.active.is_(True))).first()
     if user is None:
         _hasher.verify(_DUMMY_HASH, "not a password of anyone")
@@ -133,6 +129,30 @@ def authenticate(session: Session, name: str, password: str, client: str) -> Log
     user.last_login_at = now
     session.flush()
     return LoggedIn(user.id, user.name, user.role)
+
+
+def throttle_keys(name: str, client: str, realm: str = "user") -> list[str]:
+    """The throttle keys of a login: the user name (per realm) and the client address."""
+    return [f"{realm}:{name.lower()}"[:320], f"ip:{client}"[:320]]
+
+
+def check_throttle(session: Session, keys: list[str]) -> dict[str, LoginThrottle | None]:
+    """The throttle rows of ``keys``; :class:`ThrottledError` while one of them is locked."""
+    now = utcnow()
+    rows = {k: session.get(LoginThrottle, k) for k in keys}
+    locked = [r.locked_until for r in rows.values() if r and r.locked_until]
+    locked = [until for until in locked if until > now]
+    if locked:
+        raise ThrottledError(max(locked))
+    return rows
+
+
+def record_failure(session: Session, keys: list[str]) -> None:
+    """Count one failed login against each key (locks a key after too many)."""
+    now = utcnow()
+    for key in keys:
+        _count_failure(session, session.get(LoginThrottle, key), key, now)
+    session.flush()
 
 
 def _count_failure(session: Session, row: LoginThrottle | None, key: str, now: datetime) -> None:

@@ -1,0 +1,121 @@
+"""App passwords: one per CardDAV client of a user, named, shown once, revocable.
+
+A user never types their web password into a phone. They create an app password on
+their profile page (or with ``crmsync user app-password NAME``), give it to one
+client, and revoke it when the phone is lost.
+
+An app password is 24 characters from a 31-letter alphabet without look-alikes
+(about 119 random bits), shown in groups of four. Guessing cannot find one, so it is
+stored as a SHA-256 digest: checking it costs a hash and one indexed lookup on each
+DAV request, where argon2 (right for passwords people choose) would cost a tenth of a
+second of CPU on every request of every sync. Failures are still throttled, per user
+name and per client address, like web logins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm.models import AppPassword, LoginThrottle, User, utcnow
+from crm.users import LoggedIn, UserError, record_failure, throttle_keys
+
+ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+LENGTH = 24
+MAX_PER_USER = 50
+#: last_used_at is written at most this often (a write per request would be a write per card)
+USE_RESOLUTION = timedelta(minutes=10)
+_LABEL = re.compile(r"\S.{0,63}", re.S)
+
+
+def _digest(password: str) -> str:
+    normalized = re.sub(r"[\s-]", "", password).lower()
+    return hashlib.sha256(normalized.encode()).hexdigest()
+
+
+def create(session: Session, user: User, name: str) -> str:
+    """A new app password of ``user`` named ``name`` (such as "iPhone"); the only time
+    the password itself exists. :class:`UserError` for an empty, long or taken name."""
+    name = name.strip()
+    if not _LABEL.fullmatch(name):
+        raise UserError("name the app password (1 to 64 characters), such as 'iPhone'")
+    taken = session.scalars(select(AppPassword.name).where(AppPassword.user_id == user.id)).all()
+    if name in taken:
+        raise UserError(f"{user.name} has an app password named {name!r} already")
+    if len(taken) >= MAX_PER_USER:
+        raise UserError(f"a user can have at most {MAX_PER_USER} app passwords")
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    password = "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
+    session.add(AppPassword(user_id=user.id, name=name, digest=_digest(password)))
+    session.flush()
+    return password
+
+
+def list_for(session: Session, user_id: int) -> list[AppPassword]:
+    """A user's app passwords (names and dates; the passwords are not kept), newest first."""
+    return list(
+        session.scalars(
+            select(AppPassword)
+            .where(AppPassword.user_id == user_id)
+            .order_by(AppPassword.created_at.desc(), AppPassword.id.desc())
+        )
+    )
+
+
+def revoke(session: Session, user_id: int, name: str) -> bool:
+    """Delete the user's app password named ``name``; False when there is none."""
+    row = session.scalars(
+        select(AppPassword).where(AppPassword.user_id == user_id, AppPassword.name == name)
+    ).first()
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
+
+
+def verify(session: Session, name: str, password: str) -> tuple[LoggedIn, AppPassword] | None:
+    """The active user whose app password this is, with the password's row; None when the
+    name and password do not fit. Reads only (see :func:`authenticate` for throttling)."""
+    row = session.execute(
+        select(AppPassword, User)
+        .join(User, User.id == AppPassword.user_id)
+        .where(AppPassword.digest == _digest(password))
+    ).first()
+    if row is None:
+        return None
+    app, user = row
+    if user.name != name or not user.active:
+        return None
+    return LoggedIn(user.id, user.name, user.role), app
+
+
+def is_throttled(session: Session, name: str, client: str) -> bool:
+    """True while this user name or address must wait after too many failures."""
+    now = utcnow()
+    rows = session.scalars(
+        select(LoginThrottle).where(LoginThrottle.key.in_(throttle_keys(name, client, "dav")))
+    )
+    return any(r.locked_until is not None and r.locked_until > now for r in rows)
+
+
+def record_failed(session: Session, name: str, client: str) -> None:
+    """Count a failed app-password login (call in a writing transaction, then commit)."""
+    record_failure(session, throttle_keys(name, client, "dav"))
+
+
+def note_use(session: Session, app_id: int) -> bool:
+    """Record that an app password was used, at most every few minutes; True when the
+    caller must commit a write."""
+    row = session.get(AppPassword, app_id)
+    now = utcnow()
+    if row is None or (row.last_used_at is not None and now - row.last_used_at < USE_RESOLUTION):
+        return False
+    row.last_used_at = now
+    session.flush()
+    return True

@@ -1,0 +1,172 @@
+"""The CardDAV export as a WSGI application beside the Flask web view.
+
+It is plain Werkzeug, dispatching on the method to one module each (the way Radicale
+is organised): no cookies, no CSRF tokens, no templates: every request carries HTTP
+Basic credentials (a user name and one of their app passwords), and only
+``/.well-known/carddav`` answers without them.
+
+Each request reads through one database session. Before a request that shows cards,
+cards changed since the last request are rendered in a short writing transaction
+(crm.cards.refresh), so reads never write and never render the whole book.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.wrappers import Request, Response
+
+from crm import apppasswords
+from crm.addressbooks import sync_state
+from crm.cards import refresh
+from crm.db import will_write
+from crm.models import utcnow
+from crm.users import LoggedIn
+from web.carddav import get, options, propfind, report, write
+from web.carddav import resources as r
+from web.carddav.xmlutil import MAX_BODY, BadRequest, error_body
+
+log = logging.getLogger(__name__)
+REALM = 'Basic realm="crmsync CardDAV", charset="UTF-8"'
+WELL_KNOWN = "/.well-known/carddav"
+MOUNT = "/dav"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+HANDLERS = {"PROPFIND": propfind.handle, "REPORT": report.handle, "GET": get.handle}
+
+
+class CardDavApp:
+    """The DAV tree under ``/dav`` and the ``/.well-known/carddav`` redirect."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY
+        response = self.respond(request)
+        return response(environ, start_response)
+
+    def respond(self, request: Request) -> Response:
+        base = request.script_root + MOUNT
+        if request.path.rstrip("/") == WELL_KNOWN:
+            # RFC 6764 section 5: the context path, for any method, without auth
+            return Response(status=301, headers={"Location": base + "/"})
+        try:
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise BadRequest(f"the request body is larger than {MAX_BODY} bytes", 413)
+            user, denied = self.authenticate(request)
+            if user is None:
+                assert denied is not None
+                return denied
+            return self.dispatch(request, user, base)
+        except r.DavError as exc:
+            return _error(exc.status, exc.message, exc.condition)
+        except BadRequest as exc:
+            return _error(exc.status, str(exc))
+        except Exception:  # the log has the traceback; the client a short answer
+            log.exception("error answering %s %s", request.method, request.path)
+            return _error(500, "internal error; it was logged")
+
+    def authenticate(self, request: Request) -> tuple[LoggedIn | None, Response | None]:
+        auth = request.authorization
+        if auth is None or auth.type != "basic" or not auth.username:
+            return None, _unauthorized("log in with your user name and an app password")
+        name, password = auth.username, auth.password or ""
+        client = request.remote_addr or "-"
+        with self.sessions() as session:
+            if apppasswords.is_throttled(session, name, client):
+                response = _error(429, "too many failed logins; try again later")
+                response.headers["Retry-After"] = "60"
+                return None, response
+            found = apppasswords.verify(session, name, password)
+            if found is not None:
+                user, app = found
+                last_used, app_id = app.last_used_at, app.id
+        if found is None:
+            with self.sessions() as session:
+                will_write(session)
+                apppasswords.record_failed(session, name, client)
+                session.commit()
+            log.info("CardDAV login failed for %r from %s", name, client)
+            return None, _unauthorized("wrong user name or app password")
+        if last_used is None or utcnow() - last_used > apppasswords.USE_RESOLUTION:
+            with self.sessions() as session:
+                will_write(session)
+                if apppasswords.note_use(session, app_id):
+                    session.commit()
+        return user, None
+
+    def dispatch(self, request: Request, user: LoggedIn, base: str) -> Response:
+        method = request.method
+        if method == "OPTIONS":
+            return options.handle()
+        if method in write.WRITE_METHODS:
+            write.handle(request.path)
+        if method == "HEAD":
+            return _head(self._read(request, user, base, get.handle))
+        handler = HANDLERS.get(method)
+        if handler is None:
+            response = _error(405, f"{method} is not supported here")
+            response.headers["Allow"] = options.ALLOW
+            return response
+        return self._read(request, user, base, handler)
+
+    def _read(
+        self,
+        request: Request,
+        user: LoggedIn,
+        base: str,
+        handler: Callable[[r.Ctx, Request, r.Resource], Response],
+    ) -> Response:
+        with self.sessions() as session:
+            if sync_state(session).stale:
+                session.rollback()
+                self._refresh()
+            ctx = r.Ctx(session, user, base)
+            return handler(ctx, request, r.resolve(ctx, request.path))
+
+    def _refresh(self) -> None:
+        with self.sessions() as session:
+            will_write(session)
+            count = refresh(session)
+            session.commit()
+        if count:
+            log.info("rendered %d changed cards", count)
+
+
+def _head(response: Response) -> Response:
+    length = response.calculate_content_length()
+    response.set_data(b"")
+    if length is not None:
+        response.headers["Content-Length"] = str(length)
+    return response
+
+
+def _error(status: int, message: str, condition: str = "") -> Response:
+    return Response(
+        error_body(condition, message), status=status, content_type="application/xml; charset=utf-8"
+    )
+
+
+def _unauthorized(message: str) -> Response:
+    response = _error(401, message)
+    response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
+def mount(flask_wsgi: WSGIApp, dav: CardDavApp) -> WSGIApp:
+    """A WSGI application that sends ``/dav`` and ``/.well-known/carddav`` to ``dav`` and
+    everything else to the web view."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == MOUNT or path.startswith(MOUNT + "/") or path.rstrip("/") == WELL_KNOWN:
+            return dav(environ, start_response)
+        return flask_wsgi(environ, start_response)
+
+    return app

@@ -1,0 +1,149 @@
+"""The properties of each kind of resource, rendered as XML text.
+
+``collection_props`` answers for the root, principal, home and address books; cards
+have their own fast path (``card_props``), because a depth-1 PROPFIND of a book asks
+for the same few properties of every card.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from email.utils import format_datetime
+
+from crm.addressbooks import CardRef, sync_state
+from web.carddav import resources as r
+from web.carddav.xmlutil import CARDDAV, CS, DAV, MAX_BODY, Name, empty, escape, href, tag
+
+Render = Callable[[], str]
+SYNC_TOKEN_PREFIX = "https://crmsync.org/ns/sync/"  # noqa: S105 - a URI, not a secret
+VCARD_TYPE = "text/vcard; charset=utf-8"
+READ_PRIVILEGES = (
+    "<D:privilege><D:read/></D:privilege>"
+    "<D:privilege><D:read-current-user-privilege-set/></D:privilege>"
+)
+REPORTS_OF_BOOK = (
+    "<D:supported-report><D:report><C:addressbook-multiget/></D:report></D:supported-report>"
+    "<D:supported-report><D:report><C:addressbook-query/></D:report></D:supported-report>"
+    "<D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report>"
+)
+ADDRESS_DATA_TYPES = (
+    '<C:address-data-type content-type="text/vcard" version="3.0"/>'
+    '<C:address-data-type content-type="text/vcard" version="4.0"/>'
+)
+#: what DAV:allprop answers (RFC 4918 section 9.1: its own live properties; those of
+#: other specifications only when named in DAV:include)
+ALLPROP = frozenset(
+    {
+        (DAV, "resourcetype"),
+        (DAV, "displayname"),
+        (DAV, "getetag"),
+        (DAV, "getcontenttype"),
+        (DAV, "getlastmodified"),
+    }
+)
+
+
+def sync_token(book_slug: str, value: int) -> str:
+    return f"{SYNC_TOKEN_PREFIX}{book_slug}/{value}"
+
+
+def parse_sync_token(book_slug: str, token: str) -> int | None:
+    """The counter value in a token this book handed out, else None."""
+    prefix = f"{SYNC_TOKEN_PREFIX}{book_slug}/"
+    if not token.startswith(prefix) or not token[len(prefix) :].isdigit():
+        return None
+    return int(token[len(prefix) :])
+
+
+def http_date(when: datetime) -> str:
+    return format_datetime(when, usegmt=True)
+
+
+def collection_props(ctx: r.Ctx, res: r.Resource) -> dict[Name, Render]:
+    """Property renderers of a collection (or the principal), by name."""
+    props: dict[Name, Render] = {
+        (DAV, "current-user-principal"): lambda: href(ctx.principal_url),
+        (DAV, "principal-collection-set"): lambda: href(ctx.url("principals")),
+        (DAV, "current-user-privilege-set"): lambda: READ_PRIVILEGES,
+        (DAV, "supported-report-set"): lambda: "",
+        (DAV, "owner"): lambda: href(ctx.principal_url),
+    }
+    if isinstance(res, r.Root):
+        props[(DAV, "resourcetype")] = lambda: "<D:collection/>"
+        props[(DAV, "displayname")] = lambda: "crmsync"
+    elif isinstance(res, r.Collection):
+        props[(DAV, "resourcetype")] = lambda: "<D:collection/>"
+        props[(DAV, "displayname")] = lambda: res.kind
+    elif isinstance(res, r.Principal):
+        props.update(
+            {
+                (DAV, "resourcetype"): lambda: "<D:collection/><D:principal/>",
+                (DAV, "displayname"): lambda: escape(ctx.user.name),
+                (DAV, "principal-URL"): lambda: href(ctx.principal_url),
+                (DAV, "group-membership"): lambda: "",
+                (CARDDAV, "addressbook-home-set"): lambda: href(ctx.home_url),
+            }
+        )
+    elif isinstance(res, r.Home):
+        props.update(
+            {
+                (DAV, "resourcetype"): lambda: "<D:collection/>",
+                (DAV, "displayname"): lambda: escape(f"Address books of {ctx.user.name}"),
+                (CARDDAV, "addressbook-home-set"): lambda: href(ctx.home_url),
+            }
+        )
+    elif isinstance(res, r.BookResource):
+        book = res.book
+        props.update(
+            {
+                (DAV, "resourcetype"): lambda: "<D:collection/><C:addressbook/>",
+                (DAV, "displayname"): lambda: escape(book.name),
+                (CARDDAV, "addressbook-description"): lambda: escape(book.description),
+                (CARDDAV, "supported-address-data"): lambda: ADDRESS_DATA_TYPES,
+                (CARDDAV, "max-resource-size"): lambda: str(MAX_BODY),
+                (DAV, "supported-report-set"): lambda: REPORTS_OF_BOOK,
+                (DAV, "sync-token"): lambda: escape(
+                    sync_token(book.slug, sync_state(ctx.session).token)
+                ),
+                (CS, "getctag"): lambda: escape(
+                    sync_token(book.slug, sync_state(ctx.session).token)
+                ),
+            }
+        )
+    return props
+
+
+def card_props(
+    mode: str,
+    names: Sequence[Name],
+    card: CardRef,
+    namespaces: dict[str, str],
+    length: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """(found, missing) rendered properties of a card. ``mode`` is "prop" (``names``
+    asked for), "allprop" (``names`` included beside) or "propname"; ``length`` is the
+    size of the card when it was loaded (else DAV:getcontentlength is not offered)."""
+    known: dict[Name, str] = {
+        (DAV, "getetag"): f'"{card.etag}"',
+        (DAV, "getcontenttype"): VCARD_TYPE,
+        (DAV, "resourcetype"): "",
+        (DAV, "getlastmodified"): http_date(card.changed_at),
+        (DAV, "current-user-privilege-set"): READ_PRIVILEGES,
+    }
+    if length is not None:
+        known[(DAV, "getcontentlength")] = str(length)
+    if mode == "propname":
+        return [empty(n, namespaces) for n in known], []
+    if mode == "allprop":
+        names = [*(n for n in known if n in ALLPROP or n == (DAV, "getcontentlength")), *names]
+    found: list[str] = []
+    missing: list[str] = []
+    for name in dict.fromkeys(names):
+        value = known.get(name)
+        t = tag(name, namespaces)
+        if value is None:
+            missing.append(f"<{t}/>")
+        else:
+            found.append(f"<{t}>{value}</{t}>" if value else f"<{t}/>")
+    return found, missing
