@@ -84,15 +84,16 @@ class _Lines:
         self.parts: list[str] = []
 
     def add(self, name: str, value: str, raw: bool = False) -> None:
-        if value:
-            self.parts.append(fold(f"{name}:{value if raw else escape(_clean(value))}"))
+        text = value if raw else escape(_clean(value or ""))
+        if text:
+            self.parts.append(fold(f"{name}:{text}"))
 
     def text(self) -> str:
         return "".join(self.parts)
 
 
-def _structured(*components: str) -> str:
-    return ";".join(escape(_clean(c)) for c in components)
+def _structured(*components: str | None) -> str:
+    return ";".join(escape(_clean(c or "")) for c in components)
 
 
 def _points(lines: _Lines, points: Sequence[ContactPoint], v4: bool) -> None:
@@ -117,7 +118,7 @@ def _points(lines: _Lines, points: Sequence[ContactPoint], v4: bool) -> None:
 
 
 def _address(lines: _Lines, c: Person | Organization, v4: bool) -> None:
-    parts = (c.street, c.locality, c.region, c.postal_code, c.country)
+    parts = tuple(p or "" for p in (c.street, c.locality, c.region, c.postal_code, c.country))
     if any(parts):
         lines.add("ADR;TYPE=" + ("work" if v4 else "WORK"), _structured("", "", *parts), raw=True)
 
@@ -137,8 +138,7 @@ def render_person(person: Person, org_name: str, v4: bool) -> str:
     lines.add("UID", person.uid)
     lines.add("FN", person.display_name or person.family_name or person.given_name or "?")
     lines.add("N", _structured(person.family_name, person.given_name, "", "", ""), raw=True)
-    if org_name:
-        lines.add("ORG", _structured(org_name), raw=True)
+    lines.add("ORG", _structured(org_name), raw=True)
     lines.add("TITLE", person.title)
     _points(lines, person.contact_points, v4)
     _address(lines, person, v4)
@@ -198,6 +198,7 @@ def refresh(session: Session) -> int:
         people = session.scalars(
             select(Person)
             .where(Person.id.in_(chunk))
+            .execution_options(populate_existing=True)  # card_seq may be newer than loaded
             .options(
                 selectinload(Person.contact_points),
                 selectinload(Person.categories),
@@ -223,6 +224,7 @@ def refresh(session: Session) -> int:
         orgs = session.scalars(
             select(Organization)
             .where(Organization.id.in_(chunk))
+            .execution_options(populate_existing=True)
             .options(
                 selectinload(Organization.contact_points), selectinload(Organization.categories)
             )

@@ -37,6 +37,10 @@ CSV format
   mobile        mobile phone numbers, as ``phone``
   domains       organization only: its mail domains, separated by ``;``
   notes         free text
+  website       a web address
+  street, city, region, postal_code, country
+                the postal address
+  categories    categories (tags), several separated by ``;``
   ============  ==============================================================
 
 - A row fails as a whole, is reported with its (first physical) line number
@@ -73,7 +77,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from crm.models import ContactPoint, Organization, OrganizationDomain, Person
+from crm.models import ContactPoint, CustomerCategory, Organization, OrganizationDomain, Person
 from crm.normalize import InvalidValueError, phone_e164, valid_domain, valid_email
 
 log = logging.getLogger(__name__)
@@ -84,10 +88,22 @@ Owner = Person | Organization
 
 COLUMNS = frozenset(
     {"type", "external_id", "name", "given_name", "family_name", "organization", "title"}
-    | {"email", "phone", "mobile", "domains", "notes"}
+    | {"email", "phone", "mobile", "domains", "notes", "website", "categories"}
+    | {"street", "city", "region", "postal_code", "country"}
 )
+#: record attribute -> model attribute of the postal address and web site
+ADDRESS_FIELDS = {
+    "website": "website",
+    "street": "street",
+    "city": "locality",
+    "region": "region",
+    "postal_code": "postal_code",
+    "country": "country",
+}
 PERSON_ONLY = ("given_name", "family_name", "organization", "title")
 MAX_TEXT = 255  # the String(255) columns: names, title, external id
+FIELD_LIMITS = {"website": 512, "street": 255, "city": 128, "region": 128}
+FIELD_LIMITS |= {"postal_code": 32, "country": 128}
 
 
 @dataclass
@@ -131,6 +147,13 @@ class CustomerRecord:
     emails: list[str] = field(default_factory=list)
     phones: list[tuple[str, str]] = field(default_factory=list)  # (label, number)
     domains: list[str] = field(default_factory=list)
+    website: str = ""
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+    categories: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -281,6 +304,8 @@ def _csv_record(line: int, columns: list[str], cells: list[str]) -> CustomerReco
         phones=[("work", n) for n in _split(row.get("phone", ""))]
         + [("mobile", n) for n in _split(row.get("mobile", ""))],
         domains=_split(row.get("domains", "")),
+        categories=_split(row.get("categories", "")),
+        **{name: row.get(name, "") for name in ADDRESS_FIELDS},
     )
 
 
@@ -305,6 +330,9 @@ def _check(record: CustomerRecord, region: str) -> _Checked:
     for name in ("external_id", "name", "given_name", "family_name", "organization", "title"):
         if len(getattr(record, name)) > MAX_TEXT:
             raise RowError(f"{name}: longer than {MAX_TEXT} characters")
+    for name, limit in FIELD_LIMITS.items():
+        if len(getattr(record, name)) > limit:
+            raise RowError(f"{name}: longer than {limit} characters")
     return _Checked(
         emails=[(valid_email(e), e) for e in record.emails],
         phones=[(phone_e164(n, region), label, n) for label, n in record.phones],
@@ -332,6 +360,7 @@ def _store_person(session: Session, record: CustomerRecord, checked: _Checked) -
     if org is not None and person.organization is not org:
         person.organization, changed = org, True
     changed |= _add_contact_points(session, person, checked)
+    changed |= _add_card_fields(person, record)
     return _outcome(created, changed or org_created)
 
 
@@ -352,7 +381,22 @@ def _store_organization(session: Session, record: CustomerRecord, checked: _Chec
     changed |= _assign(org, "external_id", record.external_id)
     changed |= _add_domains(session, org, checked.domains)
     changed |= _add_contact_points(session, org, checked)
+    changed |= _add_card_fields(org, record)
     return _outcome(created, changed)
+
+
+def _add_card_fields(target: Owner, record: CustomerRecord) -> bool:
+    """Set the web site and postal address the record gives, add its new categories."""
+    changed = False
+    for name, attribute in ADDRESS_FIELDS.items():
+        changed |= _assign(target, attribute, getattr(record, name))
+    have = {c.name.casefold() for c in target.categories}
+    for name in dict.fromkeys(c.strip()[:64] for c in record.categories if c.strip()):
+        if name.casefold() not in have:
+            target.categories.append(CustomerCategory(name=name))
+            have.add(name.casefold())
+            changed = True
+    return changed
 
 
 def _display_name(record: CustomerRecord) -> str:

@@ -171,13 +171,40 @@ def _record(card: Any, line: int) -> CustomerRecord:
         notes=_first(card, "note"),
         emails=[_text(p.value) for p in card.contents.get("email", []) if _text(p.value)],
         phones=[phone for phone in map(_phone, card.contents.get("tel", [])) if phone[1]],
+        website=_first(card, "url"),
+        categories=_categories(card),
     )
+    _address(card, record)
     if _is_organization(card, name, given or family, org):
         record.kind, record.name = "organization", org or name
     else:
         record.name, record.given_name, record.family_name = name, given, family
         record.organization, record.title = org, _first(card, "title")
     return record
+
+
+def _categories(card: Any) -> list[str]:
+    """The names of all CATEGORIES properties."""
+    names: list[str] = []
+    for prop in card.contents.get("categories", []):
+        values = prop.value if isinstance(prop.value, list | tuple) else str(prop.value).split(",")
+        names.extend(_text(v) for v in values if _text(v))
+    return names
+
+
+def _address(card: Any, record: CustomerRecord) -> None:
+    """The first ADR (a work address before others) into the record."""
+    props = card.contents.get("adr", [])
+    props = sorted(props, key=lambda p: "WORK" not in str(p.params.get("TYPE", "")).upper())
+    for prop in props:
+        value = prop.value
+        if isinstance(value, vobject.vcard.Address):
+            record.street = _text(value.street)
+            record.city = _text(value.city)
+            record.region = _text(value.region)
+            record.postal_code = _text(value.code)
+            record.country = _text(value.country)
+            return
 
 
 def _is_organization(card: Any, name: str, person_name: str, org: str) -> bool:

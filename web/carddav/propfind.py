@@ -10,7 +10,17 @@ from werkzeug.wrappers import Request, Response
 from crm.addressbooks import get_cards, list_cards
 from web.carddav import resources as r
 from web.carddav.props import ALLPROP, card_props, collection_props
-from web.carddav.xmlutil import DAV, BadRequest, Multistatus, Name, empty, parse, split, tag
+from web.carddav.xmlutil import (
+    DAV,
+    BadRequest,
+    Multistatus,
+    Name,
+    empty,
+    parse,
+    prefers_minimal,
+    split,
+    tag,
+)
 
 MULTISTATUS = "application/xml; charset=utf-8"
 
@@ -51,7 +61,7 @@ def requested_props(root: Element | None) -> tuple[str, list[Name]]:
 def handle(ctx: r.Ctx, request: Request, res: r.Resource) -> Response:
     level = depth(request)
     mode, names = requested_props(parse(request.get_data()))
-    out = Multistatus()
+    out = Multistatus(minimal=prefers_minimal(request.headers))
     _describe(ctx, out, res, mode, names)
     if level == "1":
         for child in _children(ctx, res):

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request, Response
 
 from crm.addressbooks import CardData, all_cards, changes_since, get_cards, list_cards, sync_state
 from web.carddav import resources as r
-from web.carddav.props import card_props, parse_sync_token, sync_token
+from web.carddav.props import ALLPROP, card_props, parse_sync_token, sync_token
 from web.carddav.query import UnsupportedCollation, compile_filter, lines, partial
 from web.carddav.xmlutil import (
     CARDDAV,
@@ -19,6 +19,7 @@ from web.carddav.xmlutil import (
     Name,
     escape,
     parse,
+    prefers_minimal,
     split,
 )
 
@@ -55,7 +56,8 @@ class _AddressData:
 def _prop_request(root: Element) -> tuple[list[Name], _AddressData | None]:
     prop = root.find(f"{{{DAV}}}prop")
     if prop is None:
-        return [(DAV, "getetag")], None
+        # DAV:allprop or DAV:propname (or nothing) in a report: the card's own properties
+        return sorted(ALLPROP), None
     names: list[Name] = []
     address_data = None
     for child in prop:
@@ -83,25 +85,27 @@ def handle(ctx: r.Ctx, request: Request, res: r.Resource) -> Response:
     report = split(root.tag)
     if not isinstance(res, r.BookResource | r.CardResource):
         raise r.DavError(403, "reports are answered on address books only", "<D:supported-report/>")
+    out = Multistatus(minimal=prefers_minimal(request.headers))
     if report == (CARDDAV, "addressbook-multiget"):
-        return _multiget(ctx, root, res)
+        return _multiget(ctx, root, res, out)
     if report == (CARDDAV, "addressbook-query"):
-        return _query(ctx, root, res)
+        return _query(ctx, root, res, out)
     if report == (DAV, "sync-collection"):
         if not isinstance(res, r.BookResource):
             raise r.DavError(
                 403, "sync-collection is answered on address books", "<D:supported-report/>"
             )
-        return _sync(ctx, root, res)
+        return _sync(ctx, root, res, out)
     raise r.DavError(403, f"the report {report[1]} is not supported here", "<D:supported-report/>")
 
 
-def _multiget(ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource) -> Response:
+def _multiget(
+    ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource, out: Multistatus
+) -> Response:
     names, data = _prop_request(root)
     hrefs = [(h.text or "").strip() for h in root.findall(f"{{{DAV}}}href")]
     uids = {h: r.card_uid(ctx, res.book, h) for h in hrefs}
     cards = get_cards(ctx.session, res.book, [u for u in uids.values() if u])
-    out = Multistatus()
     for h in hrefs:
         uid = uids[h]
         card = cards.get(uid) if uid else None
@@ -123,7 +127,9 @@ def _limit(root: Element) -> int | None:
     return max(value, 0)
 
 
-def _query(ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource) -> Response:
+def _query(
+    ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource, out: Multistatus
+) -> Response:
     names, data = _prop_request(root)
     try:
         test = compile_filter(root.find(f"{{{CARDDAV}}}filter"))
@@ -132,7 +138,6 @@ def _query(ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource) -> R
             403, f"the collation {exc} is not supported", "<C:supported-collation/>"
         ) from exc
     limit = _limit(root)
-    out = Multistatus()
     count = 0
     cards = all_cards(ctx.session, res.book)
     if isinstance(res, r.CardResource):
@@ -154,7 +159,7 @@ def _query(ctx: r.Ctx, root: Element, res: r.BookResource | r.CardResource) -> R
     return Response(out.render(), status=207, content_type=MULTISTATUS)
 
 
-def _sync(ctx: r.Ctx, root: Element, res: r.BookResource) -> Response:
+def _sync(ctx: r.Ctx, root: Element, res: r.BookResource, out: Multistatus) -> Response:
     token_element = root.find(f"{{{DAV}}}sync-token")
     token_text = (token_element.text or "").strip() if token_element is not None else ""
     level = root.find(f"{{{DAV}}}sync-level")
@@ -162,7 +167,6 @@ def _sync(ctx: r.Ctx, root: Element, res: r.BookResource) -> Response:
         raise BadRequest("DAV:sync-level must be 1 or infinite")
     names, data = _prop_request(root)
     state = sync_state(ctx.session)
-    out = Multistatus()
     if not token_text:
         refs = list_cards(ctx.session, res.book)
         gone: list[str] = []

@@ -20,6 +20,7 @@ from xml.sax.saxutils import quoteattr
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from werkzeug.datastructures import Headers
 
 DAV = "DAV:"
 CARDDAV = "urn:ietf:params:xml:ns:carddav"
@@ -121,6 +122,8 @@ def status_line(code: int) -> str:
 class Multistatus:
     """A DAV:multistatus being written: responses are appended as text."""
 
+    #: leave out the 404 propstats (RFC 8144 "Prefer: return=minimal", or "Brief: t")
+    minimal: bool = False
     parts: list[str] = field(default_factory=list)
     namespaces: dict[str, str] = field(default_factory=dict)
 
@@ -129,7 +132,7 @@ class Multistatus:
         empty elements of properties this resource does not have (404)."""
         out = [f"<D:response>{href(path)}"]
         found_text = "".join(found)
-        missing_text = "".join(missing)
+        missing_text = "" if self.minimal else "".join(missing)
         if found_text or not missing_text:
             out.append(f"<D:propstat><D:prop>{found_text}</D:prop>{status_line(200)}</D:propstat>")
         if missing_text:
@@ -166,3 +169,9 @@ def error_body(condition: str, message: str = "") -> bytes:
         f'<D:error xmlns:D="DAV:" xmlns:C="{CARDDAV}"'
         f' xmlns:CR="https://crmsync.org/ns">{condition}{note}</D:error>'
     ).encode()
+
+
+def prefers_minimal(headers: Headers) -> bool:
+    """True when the client asked to be spared the properties that were not found."""
+    prefer = headers.get("Prefer", "").replace(" ", "").lower()
+    return "return=minimal" in prefer or headers.get("Brief", "").strip().lower() == "t"
