@@ -32,8 +32,11 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm.cards import refresh as refresh_cards
+from crm.changes import prune_tombstones
 from crm.db import is_postgresql
 from crm.models import Account, utcnow
 from crm.syncstate import reset_attention, set_next_run, take_requests
@@ -56,6 +59,12 @@ class Backoff:
         """Seconds until the next try after ``failures`` failures in a row."""
         wait = min(self.first * 2 ** max(failures - 1, 0), self.cap)
         return max(wait, retry_after or 0.0)
+
+
+#: how often the worker renders changed cards and prunes tombstones
+MAINTENANCE_SECONDS = 300
+#: how long deletions are kept for CardDAV clients' sync-collection
+KEEP_DELETIONS = timedelta(days=180)
 
 
 class Worker:
@@ -114,8 +123,31 @@ class Worker:
             executor="poll",
             next_run_time=utcnow(),
         )
+        self._scheduler.add_job(
+            self._maintain,
+            IntervalTrigger(seconds=MAINTENANCE_SECONDS, timezone=UTC),
+            id="maintain",
+            name="render changed cards, prune old tombstones",
+            executor="poll",
+            next_run_time=utcnow(),
+        )
         self._scheduler.start()
         log.info("worker started: polling the database every %g s", self.poll_seconds)
+
+    def _maintain(self) -> None:
+        """Render the cards of customers changed by syncs and imports before a phone asks
+        for them, and forget deletions older than :data:`KEEP_DELETIONS` (a CardDAV client
+        that has not synced for that long starts over)."""
+        try:
+            rendered = in_transaction(self.sessions, refresh_cards)
+            pruned = in_transaction(
+                self.sessions, lambda session: prune_tombstones(session, KEEP_DELETIONS)
+            )
+        except SQLAlchemyError:
+            log.exception("card maintenance failed; the next run tries again")
+            return
+        if rendered or pruned:
+            log.info("cards: %d rendered, %d old deletions forgotten", rendered, pruned)
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop: runs in progress end after their current batch (nothing is lost: the
