@@ -23,13 +23,23 @@ into a group.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
-from crm.models import Card, ChangeCounter, ContactPoint, Organization, Person, utcnow
+from crm.models import (
+    Card,
+    ChangeCounter,
+    ContactPoint,
+    CustomerCategory,
+    Organization,
+    Person,
+    utcnow,
+)
 
 PRODID = "-//crmsync//CardDAV export//EN"
 CHUNK = 500
@@ -46,8 +56,13 @@ _TEL_TYPES: dict[str, tuple[str, str]] = {
 _EMAIL_TYPES: dict[str, tuple[str, str]] = {"work": ("WORK", "work"), "home": ("HOME", "home")}
 
 
+_SPECIAL = re.compile(r"[\\\r\n,;]")
+
+
 def escape(value: str) -> str:
     """A text value escaped for a vCard content line (3.0 and 4.0 agree on this)."""
+    if not _SPECIAL.search(value):
+        return value
     return (
         value.replace("\\", "\\\\")
         .replace("\r\n", "\n")
@@ -58,9 +73,14 @@ def escape(value: str) -> str:
     )
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _clean(value: str) -> str:
     # Control characters other than line breaks are not allowed in vCard text.
-    return "".join(c for c in value if c >= " " or c in "\n\r\t").replace("\t", " ")
+    if value.isprintable():
+        return value
+    return _CONTROL.sub("", value).replace("\t", " ")
 
 
 def fold(line: str) -> str:
@@ -96,7 +116,7 @@ def _structured(*components: str | None) -> str:
     return ";".join(escape(_clean(c or "")) for c in components)
 
 
-def _points(lines: _Lines, points: Sequence[ContactPoint], v4: bool) -> None:
+def _points(lines: _Lines, points: Sequence[ContactPoint | _Point], v4: bool) -> None:
     emails = [p for p in points if p.kind == "email"]
     phones = [p for p in points if p.kind == "phone"]
     for i, point in enumerate(emails):
@@ -117,20 +137,22 @@ def _points(lines: _Lines, points: Sequence[ContactPoint], v4: bool) -> None:
             lines.add(f"TEL;TYPE={v3types}{pref}", point.value)
 
 
-def _address(lines: _Lines, c: Person | Organization, v4: bool) -> None:
+def _address(lines: _Lines, c: Person | Organization | _Customer, v4: bool) -> None:
     parts = tuple(p or "" for p in (c.street, c.locality, c.region, c.postal_code, c.country))
     if any(parts):
         lines.add("ADR;TYPE=" + ("work" if v4 else "WORK"), _structured("", "", *parts), raw=True)
 
 
-def _common_tail(lines: _Lines, c: Person | Organization, categories: Sequence[str]) -> None:
+def _common_tail(
+    lines: _Lines, c: Person | Organization | _Customer, categories: Sequence[str]
+) -> None:
     lines.add("URL", c.website)
     lines.add("NOTE", c.notes)
     if categories:
         lines.add("CATEGORIES", ",".join(escape(_clean(n)) for n in categories), raw=True)
 
 
-def render_person(person: Person, org_name: str, v4: bool) -> str:
+def render_person(person: Person | _Customer, org_name: str, v4: bool) -> str:
     """The person's card without REV and END (see :func:`finish`)."""
     lines = _Lines()
     lines.add("VERSION", "4.0" if v4 else "3.0")
@@ -146,7 +168,7 @@ def render_person(person: Person, org_name: str, v4: bool) -> str:
     return "BEGIN:VCARD\r\n" + lines.text()
 
 
-def render_organization(org: Organization, v4: bool) -> str:
+def render_organization(org: Organization | _Customer, v4: bool) -> str:
     """The organization's card without REV and END (see :func:`finish`)."""
     lines = _Lines()
     lines.add("VERSION", "4.0" if v4 else "3.0")
@@ -179,6 +201,57 @@ def content_etag(body3: str, body4: str) -> str:
 # -- the rendered cards -----------------------------------------------------------------
 
 
+@dataclass
+class _Point:
+    kind: str
+    value: str
+    label: str
+
+
+@dataclass
+class _Category:
+    name: str
+
+
+@dataclass
+class _Customer:
+    """What a card shows of a customer, read with plain queries (the ORM's objects cost
+    more than the rendering): the attribute names of Person and Organization."""
+
+    id: int
+    uid: str
+    card_seq: int
+    updated_at: datetime
+    display_name: str = ""
+    given_name: str = ""
+    family_name: str = ""
+    title: str = ""
+    name: str = ""
+    notes: str = ""
+    website: str = ""
+    street: str = ""
+    locality: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+    organization_id: int | None = None
+    contact_points: list[_Point] = field(default_factory=list)
+    categories: list[_Category] = field(default_factory=list)
+
+
+_COMMON: tuple[str, ...] = ("id", "uid", "card_seq", "updated_at", "notes", "website")
+_COMMON += ("street", "locality", "region", "postal_code", "country")
+_PERSON_COLUMNS = (
+    *_COMMON,
+    "display_name",
+    "given_name",
+    "family_name",
+    "title",
+    "organization_id",
+)
+_ORG_COLUMNS = (*_COMMON, "name")
+
+
 def refresh(session: Session) -> int:
     """Render the cards of customers changed since the last refresh; the number rendered.
 
@@ -187,63 +260,20 @@ def refresh(session: Session) -> int:
     change (only its membership of a book, say) keeps its text, REV and ETag. The caller
     commits; run it in a writing transaction (crm.db.will_write).
     """
-    counter = session.scalars(
-        select(ChangeCounter).where(ChangeCounter.id == 1).with_for_update()
+    counter = session.execute(
+        select(ChangeCounter.value, ChangeCounter.cards_seq)
+        .where(ChangeCounter.id == 1)
+        .with_for_update()
     ).first()
     if counter is None or counter.cards_seq >= counter.value:
         return 0
     since, target = counter.cards_seq, counter.value
     done = 0
-    for chunk in _chunks(session, Person, since):
-        people = session.scalars(
-            select(Person)
-            .where(Person.id.in_(chunk))
-            .execution_options(populate_existing=True)  # card_seq may be newer than loaded
-            .options(
-                selectinload(Person.contact_points),
-                selectinload(Person.categories),
-                selectinload(Person.organization),
-            )
-        ).all()
-        done += _store(
-            session,
-            [
-                (
-                    p.uid,
-                    p.card_seq,
-                    p.updated_at,
-                    render_person(p, p.organization.name if p.organization else "", False),
-                    render_person(p, p.organization.name if p.organization else "", True),
-                    p.id,
-                    None,
-                )
-                for p in people
-            ],
-        )
-    for chunk in _chunks(session, Organization, since):
-        orgs = session.scalars(
-            select(Organization)
-            .where(Organization.id.in_(chunk))
-            .execution_options(populate_existing=True)
-            .options(
-                selectinload(Organization.contact_points), selectinload(Organization.categories)
-            )
-        ).all()
-        done += _store(
-            session,
-            [
-                (
-                    o.uid,
-                    o.card_seq,
-                    o.updated_at,
-                    render_organization(o, False),
-                    render_organization(o, True),
-                    None,
-                    o.id,
-                )
-                for o in orgs
-            ],
-        )
+    for cls, columns in ((Person, _PERSON_COLUMNS), (Organization, _ORG_COLUMNS)):
+        ids = list(session.scalars(select(cls.id).where(cls.card_seq > since).order_by(cls.id)))
+        for start in range(0, len(ids), CHUNK):
+            customers = _load(session, cls, columns, ids[start : start + CHUNK])
+            done += _store(session, customers, cls is Person)
     session.execute(
         update(ChangeCounter)
         .where(ChangeCounter.id == 1, ChangeCounter.cards_seq < target)
@@ -252,34 +282,77 @@ def refresh(session: Session) -> int:
     return done
 
 
-def _chunks(
-    session: Session, cls: type[Person] | type[Organization], since: int
-) -> Iterator[list[int]]:
-    ids = list(session.scalars(select(cls.id).where(cls.card_seq > since).order_by(cls.id)))
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
+def _load(
+    session: Session,
+    cls: type[Person] | type[Organization],
+    columns: tuple[str, ...],
+    ids: list[int],
+) -> list[_Customer]:
+    rows = session.execute(select(*(getattr(cls, c) for c in columns)).where(cls.id.in_(ids))).all()
+    customers = {row.id: _Customer(**row._asdict()) for row in rows}
+    owner = ContactPoint.person_id if cls is Person else ContactPoint.organization_id
+    points = select(owner, ContactPoint.kind, ContactPoint.value, ContactPoint.label)
+    for owner_id, kind, value, label in session.execute(
+        points.where(owner.in_(ids)).order_by(ContactPoint.id)
+    ):
+        customers[owner_id].contact_points.append(_Point(kind, value, label))
+    tagged = CustomerCategory.person_id if cls is Person else CustomerCategory.organization_id
+    for owner_id, name in session.execute(
+        select(tagged, CustomerCategory.name).where(tagged.in_(ids))
+    ):
+        customers[owner_id].categories.append(_Category(name))
+    return list(customers.values())
 
 
-_Rendered = tuple[str, int, datetime, str, str, int | None, int | None]
-
-
-def _store(session: Session, rendered: list[_Rendered]) -> int:
+def _store(session: Session, customers: list[_Customer], people: bool) -> int:
+    org_names: dict[int, str] = {}
+    if people:
+        org_ids = {c.organization_id for c in customers if c.organization_id is not None}
+        org_names = dict(
+            session.execute(
+                select(Organization.id, Organization.name).where(Organization.id.in_(org_ids))
+            ).all()
+        )
     existing = {
-        card.uid: card
-        for card in session.scalars(select(Card).where(Card.uid.in_([r[0] for r in rendered])))
+        uid: (etag, changed_at)
+        for uid, etag, changed_at in session.execute(
+            select(Card.uid, Card.etag, Card.changed_at).where(
+                Card.uid.in_([c.uid for c in customers])
+            )
+        )
     }
     now = utcnow()
-    for uid, seq, updated_at, body3, body4, person_id, org_id in rendered:
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    for c in customers:
+        if people:
+            org_name = org_names.get(c.organization_id, "") if c.organization_id else ""
+            body3 = render_person(c, org_name, False)
+            body4 = render_person(c, org_name, True)
+        else:
+            body3 = render_organization(c, False)
+            body4 = render_organization(c, True)
         etag = content_etag(body3, body4)
-        card = existing.get(uid)
-        if card is not None and card.etag == etag:
-            card.seq = seq  # only its membership of a book may have changed
+        before = existing.get(c.uid)
+        if before is not None and before[0] == etag:
+            updates.append({"uid": c.uid, "seq": c.card_seq})  # only a book's membership
             continue
-        rev = max(updated_at, card.changed_at) if card is not None else updated_at
-        if card is None:
-            card = Card(uid=uid, person_id=person_id, organization_id=org_id)
-            session.add(card)
-        card.seq, card.etag, card.changed_at = seq, etag, now
-        card.vcard3, card.vcard4 = finish(body3, rev), finish(body4, rev)
-    session.flush()
-    return len(rendered)
+        rev = max(c.updated_at, before[1]) if before is not None else c.updated_at
+        row = {
+            "uid": c.uid,
+            "seq": c.card_seq,
+            "etag": etag,
+            "vcard3": finish(body3, rev),
+            "vcard4": finish(body4, rev),
+            "changed_at": now,
+        }
+        if before is None:
+            row["person_id" if people else "organization_id"] = c.id
+            inserts.append(row)
+        else:
+            updates.append(row)
+    if inserts:
+        session.execute(insert(Card), inserts)
+    if updates:
+        session.execute(update(Card), updates)  # by primary key, in one executemany
+    return len(customers)

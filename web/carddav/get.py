@@ -38,7 +38,9 @@ def handle(ctx: r.Ctx, request: Request, res: r.Resource) -> Response:
     etag = card.etag
     if request.if_match and not request.if_match.contains(etag):
         return Response(status=412, headers={"ETag": f'"{etag}"'})
-    headers = {"ETag": f'"{etag}"', "Last-Modified": http_date(card.changed_at)}
+    headers = {"ETag": f'"{etag}"'}
+    if card.changed_at is not None:
+        headers["Last-Modified"] = http_date(card.changed_at)
     if request.if_none_match and request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
     return Response(card.vcard4 if v4 else card.vcard3, content_type=content_type, headers=headers)

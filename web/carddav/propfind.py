@@ -10,6 +10,7 @@ from werkzeug.wrappers import Request, Response
 from crm.addressbooks import get_cards, list_cards
 from web.carddav import resources as r
 from web.carddav.props import ALLPROP, card_props, collection_props
+from web.carddav.resources import card_name
 from web.carddav.xmlutil import (
     DAV,
     BadRequest,
@@ -117,6 +118,9 @@ def _one_card(
 
 def _cards(ctx: r.Ctx, out: Multistatus, res: r.BookResource, mode: str, names: list[Name]) -> None:
     namespaces = out.namespaces
-    for ref in list_cards(ctx.session, res.book):
+    dates = mode != "prop" or (DAV, "getlastmodified") in names
+    prefix = ctx.book_url(res.book)
+    names = list(dict.fromkeys(names))
+    for ref in list_cards(ctx.session, res.book, dates=dates):
         found, missing = card_props(mode, names, ref, namespaces)
-        out.propstats(ctx.card_url(res.book, ref.uid), found, missing)
+        out.propstats(prefix + card_name(ref.uid), found, missing)

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 
 from crm.addressbooks import CardRef, sync_state
 from web.carddav import resources as r
-from web.carddav.xmlutil import CARDDAV, CS, DAV, MAX_BODY, Name, empty, escape, href, tag
+from web.carddav.xmlutil import CARDDAV, CS, DAV, MAX_BODY, Name, empty, escape, href
 
 Render = Callable[[], str]
 SYNC_TOKEN_PREFIX = "https://crmsync.org/ns/sync/"  # noqa: S105 - a URI, not a secret
@@ -114,6 +114,18 @@ def collection_props(ctx: r.Ctx, res: r.Resource) -> dict[Name, Render]:
     return props
 
 
+_CARD_NAMES: tuple[Name, ...] = (
+    (DAV, "getetag"),
+    (DAV, "getcontenttype"),
+    (DAV, "resourcetype"),
+    (DAV, "getlastmodified"),
+    (DAV, "current-user-privilege-set"),
+)
+_ETAG = (DAV, "getetag")
+_TYPE = (DAV, "getcontenttype")
+_LENGTH = (DAV, "getcontentlength")
+
+
 def card_props(
     mode: str,
     names: Sequence[Name],
@@ -124,26 +136,28 @@ def card_props(
     """(found, missing) rendered properties of a card. ``mode`` is "prop" (``names``
     asked for), "allprop" (``names`` included beside) or "propname"; ``length`` is the
     size of the card when it was loaded (else DAV:getcontentlength is not offered)."""
-    known: dict[Name, str] = {
-        (DAV, "getetag"): f'"{card.etag}"',
-        (DAV, "getcontenttype"): VCARD_TYPE,
-        (DAV, "resourcetype"): "",
-        (DAV, "getlastmodified"): http_date(card.changed_at),
-        (DAV, "current-user-privilege-set"): READ_PRIVILEGES,
-    }
-    if length is not None:
-        known[(DAV, "getcontentlength")] = str(length)
+    offered = _CARD_NAMES if length is None else (*_CARD_NAMES, _LENGTH)
     if mode == "propname":
-        return [empty(n, namespaces) for n in known], []
+        return [empty(n, namespaces) for n in offered], []
     if mode == "allprop":
-        names = [*(n for n in known if n in ALLPROP or n == (DAV, "getcontentlength")), *names]
+        names = [*(n for n in offered if n in ALLPROP or n == _LENGTH), *names]
     found: list[str] = []
     missing: list[str] = []
-    for name in dict.fromkeys(names):
-        value = known.get(name)
-        t = tag(name, namespaces)
-        if value is None:
-            missing.append(f"<{t}/>")
+    for name in names:
+        if name == _ETAG:  # the hot path: a depth-1 listing asks for this of every card
+            found.append(f'<D:getetag>"{card.etag}"</D:getetag>')
+        elif name == _TYPE:
+            found.append(f"<D:getcontenttype>{VCARD_TYPE}</D:getcontenttype>")
+        elif name == (DAV, "resourcetype"):
+            found.append("<D:resourcetype/>")
+        elif name == (DAV, "getlastmodified") and card.changed_at is not None:
+            found.append(f"<D:getlastmodified>{http_date(card.changed_at)}</D:getlastmodified>")
+        elif name == (DAV, "current-user-privilege-set"):
+            found.append(
+                f"<D:current-user-privilege-set>{READ_PRIVILEGES}</D:current-user-privilege-set>"
+            )
+        elif name == _LENGTH and length is not None:
+            found.append(f"<D:getcontentlength>{length}</D:getcontentlength>")
         else:
-            found.append(f"<{t}>{value}</{t}>" if value else f"<{t}/>")
+            missing.append(empty(name, namespaces))
     return found, missing

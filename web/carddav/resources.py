@@ -14,6 +14,7 @@ allows: anything else is 403, whatever exists behind it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -58,7 +59,15 @@ class Ctx:
         return self.url("addressbooks", self.user.name, book.slug)
 
     def card_url(self, book: Book, uid: str) -> str:
-        return self.url("addressbooks", self.user.name, book.slug, f"{uid}.vcf", collection=False)
+        return self.book_url(book) + card_name(uid)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9._~@-]+")
+
+
+def card_name(uid: str) -> str:
+    """The file name of a card in its book's URL."""
+    return (uid if _PLAIN.fullmatch(uid) else quote(uid, safe="")) + ".vcf"
 
 
 @dataclass(frozen=True)
