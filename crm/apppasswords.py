@@ -19,7 +19,7 @@ import re
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from crm.models import AppPassword, LoginThrottle, User, utcnow
@@ -95,6 +95,20 @@ def verify(session: Session, name: str, password: str) -> tuple[LoggedIn, AppPas
     return LoggedIn(user.id, user.name, user.role), app
 
 
+def has_failures(session: Session, name: str) -> bool:
+    """True when failed logins of this user name are counted (a success clears them)."""
+    key = throttle_keys(name, "-", "dav")[0]
+    return session.get(LoginThrottle, key) is not None
+
+
+def clear_failures(session: Session, name: str) -> None:
+    """Forget the failed logins of this user name after a successful one."""
+    row = session.get(LoginThrottle, throttle_keys(name, "-", "dav")[0])
+    if row is not None:
+        session.delete(row)
+        session.flush()
+
+
 def is_throttled(session: Session, name: str, client: str) -> bool:
     """True while this user name or address must wait after too many failures."""
     now = utcnow()
@@ -104,9 +118,33 @@ def is_throttled(session: Session, name: str, client: str) -> bool:
     return any(r.locked_until is not None and r.locked_until > now for r in rows)
 
 
-def record_failed(session: Session, name: str, client: str) -> None:
-    """Count a failed app-password login (call in a writing transaction, then commit)."""
+def record_failed(session: Session, name: str, client: str, password: str) -> bool:
+    """Count a failed app-password login (call in a writing transaction, then commit);
+    False when it was not counted.
+
+    The same wrong password for the same name counts once: a phone that keeps syncing
+    with a revoked app password (and clients retry every 401) is not a guesser, and
+    counting each of its tries would soon lock everyone behind the office's address
+    out. A marker row in the throttle table, keyed by name and a hash of the password,
+    remembers the ones seen (:func:`forget_markers` prunes them).
+    """
+    marker = f"dav-seen:{name.lower()}:{_digest(password)[:24]}"[:320]
+    if session.get(LoginThrottle, marker) is not None:
+        return False
+    session.add(LoginThrottle(key=marker, failures=0))
     record_failure(session, throttle_keys(name, client, "dav"))
+    return True
+
+
+def forget_markers(session: Session, older_than: timedelta) -> int:
+    """Delete the markers of wrong passwords seen before ``older_than`` ago."""
+    result = session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.key.startswith("dav-seen:"),
+            LoginThrottle.updated_at < utcnow() - older_than,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def note_use(session: Session, app_id: int) -> bool:

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm.apppasswords import forget_markers
 from crm.cards import refresh as refresh_cards
 from crm.changes import prune_tombstones
 from crm.db import is_postgresql
@@ -142,6 +143,9 @@ class Worker:
             rendered = in_transaction(self.sessions, refresh_cards)
             pruned = in_transaction(
                 self.sessions, lambda session: prune_tombstones(session, KEEP_DELETIONS)
+            )
+            in_transaction(
+                self.sessions, lambda session: forget_markers(session, timedelta(days=1))
             )
         except SQLAlchemyError:
             log.exception("card maintenance failed; the next run tries again")

@@ -111,10 +111,28 @@ def test_revoked_app_password_stops_working(world: World) -> None:
     assert world.dav().propfind(BOOK).status_code == 401
 
 
+def test_a_stale_password_retried_is_not_a_guess(world: World) -> None:
+    """A phone polling with a revoked app password does not lock the office out."""
+    stale = world.dav(password="revoked-app-password")
+    for _ in range(FREE_FAILURES * 3):
+        assert stale.propfind(BOOK).status_code == 401
+    assert world.dav("admin").propfind("/dav/addressbooks/admin/").status_code == 207
+
+
+def test_a_success_clears_the_failures(world: World) -> None:
+    for i in range(FREE_FAILURES - 1):
+        assert world.dav(password=f"guess-{i}").propfind(BOOK).status_code == 401
+    with world.sessions() as session:
+        assert apppasswords.has_failures(session, "staff")
+    assert world.dav().propfind(BOOK).status_code == 207
+    with world.sessions() as session:  # the name's count starts afresh (the address's stays)
+        assert not apppasswords.has_failures(session, "staff")
+
+
 def test_failed_logins_are_throttled(world: World) -> None:
-    wrong = world.dav(password="wrong")
-    for _ in range(FREE_FAILURES):
-        assert wrong.propfind(BOOK).status_code == 401
+    for i in range(FREE_FAILURES):
+        assert world.dav(password=f"guess-{i}").propfind(BOOK).status_code == 401
+    wrong = world.dav(password="one-more-guess")
     throttled = wrong.propfind(BOOK)
     assert throttled.status_code == 429 and throttled.headers["Retry-After"]
     # while locked, even the right password waits (a guesser learns nothing)

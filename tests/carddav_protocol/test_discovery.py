@@ -6,10 +6,22 @@ from tests.carddav_protocol.conftest import BOOK, CS, PROPFIND_ETAGS, C, D, Worl
 
 
 def test_well_known_redirects_without_credentials(world: World) -> None:
-    for method in ("GET", "PROPFIND"):
-        response = world.client.open("/.well-known/carddav", method=method)
-        assert response.status_code == 301
-        assert response.headers["Location"] == "/dav/"
+    # 301 for a browser; 307 for PROPFIND, so that clients keep the method and the body
+    for path in ("/.well-known/carddav", "/.well-known/carddav/"):
+        for method, status in (("GET", 301), ("PROPFIND", 307), ("REPORT", 307)):
+            response = world.client.open(path, method=method)
+            assert response.status_code == status
+            assert response.headers["Location"] == "/dav/"
+
+
+def test_the_sites_root_leads_a_dav_client_on(world: World) -> None:
+    """A client given just https://crm.example.com/ asks the root itself first."""
+    response = world.client.open("/", method="PROPFIND", headers={"Depth": "0"})
+    assert response.status_code == 307 and response.headers["Location"] == "/dav/"
+    options = world.client.open("/", method="OPTIONS")
+    assert "addressbook" in options.headers["DAV"]
+    page = world.client.get("/")  # a browser still gets the web view (its login page)
+    assert page.status_code in (200, 302) and "DAV" not in page.headers
 
 
 def test_discovery_from_the_root_to_the_book(world: World) -> None:

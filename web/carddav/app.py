@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request, Response
 
 from crm import apppasswords
 from crm.addressbooks import sync_state
+from crm.apppasswords import USE_RESOLUTION
 from crm.cards import refresh
 from crm.db import will_write
 from crm.models import utcnow
@@ -34,6 +35,8 @@ REALM = 'Basic realm="crmsync CardDAV", charset="UTF-8"'
 WELL_KNOWN = "/.well-known/carddav"
 MOUNT = "/dav"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: methods on the site's root that are a DAV client's, not a browser's
+DAV_AT_ROOT = frozenset({"PROPFIND", "REPORT", "OPTIONS"})
 HANDLERS = {"PROPFIND": propfind.handle, "REPORT": report.handle, "GET": get.handle}
 
 
@@ -53,9 +56,8 @@ class CardDavApp:
 
     def respond(self, request: Request) -> Response:
         base = request.script_root + MOUNT
-        if request.path.rstrip("/") == WELL_KNOWN:
-            # RFC 6764 section 5: the context path, for any method, without auth
-            return Response(status=301, headers={"Location": base + "/"})
+        if request.path.rstrip("/") == WELL_KNOWN or request.path == "/":
+            return _to_context_path(request, base)
         try:
             if request.content_length is not None and request.content_length > MAX_BODY:
                 raise BadRequest(f"the request body is larger than {MAX_BODY} bytes", 413)
@@ -87,18 +89,20 @@ class CardDavApp:
             if found is not None:
                 user, app = found
                 last_used, app_id = app.last_used_at, app.id
+                failed_before = apppasswords.has_failures(session, name)
         if found is None:
             with self.sessions() as session:
                 will_write(session)
-                apppasswords.record_failed(session, name, client)
+                apppasswords.record_failed(session, name, client, password)
                 session.commit()
             log.info("CardDAV login failed for %r from %s", name, client)
             return None, _unauthorized("wrong user name or app password")
-        if last_used is None or utcnow() - last_used > apppasswords.USE_RESOLUTION:
+        if failed_before or last_used is None or utcnow() - last_used > USE_RESOLUTION:
             with self.sessions() as session:
                 will_write(session)
-                if apppasswords.note_use(session, app_id):
-                    session.commit()
+                apppasswords.note_use(session, app_id)
+                apppasswords.clear_failures(session, name)
+                session.commit()
         return user, None
 
     def dispatch(self, request: Request, user: LoggedIn, base: str) -> Response:
@@ -139,6 +143,17 @@ class CardDavApp:
             log.info("rendered %d changed cards", count)
 
 
+def _to_context_path(request: Request, base: str) -> Response:
+    """RFC 6764 section 5: the well-known address (and the site's root, which some
+    clients are given) redirect to the DAV tree, for any method, without auth. GET and
+    HEAD get 301; other methods 307, which keeps the method and the body: clients built
+    on requests or niquests drop the body of a PROPFIND they follow through a 301."""
+    if request.method == "OPTIONS":
+        return options.handle()
+    status = 301 if request.method in ("GET", "HEAD") else 307
+    return Response(status=status, headers={"Location": base + "/"})
+
+
 def _head(response: Response) -> Response:
     length = response.calculate_content_length()
     response.set_data(b"")
@@ -167,6 +182,8 @@ def mount(flask_wsgi: WSGIApp, dav: CardDavApp) -> WSGIApp:
         path = environ.get("PATH_INFO", "")
         if path == MOUNT or path.startswith(MOUNT + "/") or path.rstrip("/") == WELL_KNOWN:
             return dav(environ, start_response)
+        if path in ("", "/") and environ.get("REQUEST_METHOD") in DAV_AT_ROOT:
+            return dav(environ, start_response)  # a DAV client given the site's address
         return flask_wsgi(environ, start_response)
 
     return app
