@@ -127,13 +127,11 @@ def add_book(
     if kind not in KINDS:
         raise UserError(f"an address book holds customers by {' or '.join(KINDS)}")
     value = value.strip()
-    if (
-        kind == "owner"
-        and session.scalars(select(User.id).where(User.name == value)).first() is None
-    ):
-        raise UserError(f"there is no user named {value!r}")
     if not value:
-        raise UserError("name the category")
+        raise UserError("name the owner's user name" if kind == "owner" else "name the category")
+    owner = session.scalars(select(User.id).where(User.name == value)).first()
+    if kind == "owner" and owner is None:
+        raise UserError(f"there is no user named {value!r}")
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         raise UserError(f"choose the roles that may read it from {', '.join(ROLES)}")

@@ -30,7 +30,7 @@ LENGTH = 24
 MAX_PER_USER = 50
 #: last_used_at is written at most this often (a write per request would be a write per card)
 USE_RESOLUTION = timedelta(minutes=10)
-_LABEL = re.compile(r"\S.{0,63}", re.S)
+_LABEL = re.compile(r"[^\x00-\x20\x7f][^\x00-\x1f\x7f]{0,63}")
 
 
 def _digest(password: str) -> str:

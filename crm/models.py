@@ -315,7 +315,7 @@ class AddressBook(Base):
 class AppPassword(Base):
     """A password for one CardDAV client of a user, shown once when made.
 
-    It is 100 random bits, so a SHA-256 digest stores it safely (no guessing can
+    It is about 119 random bits, so a SHA-256 digest stores it safely (no guessing can
     invert it) and checking one costs microseconds, not argon2's tenth of a second on
     every DAV request.
     """

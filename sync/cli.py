@@ -16,7 +16,7 @@ from crm.models import Account, QuarantineItem
 from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
-from sync import cliweb, output
+from sync import clicarddav, cliweb, output
 from sync.clicontext import Context, _user_errors
 from sync.runner import Runner, match_policy
 
@@ -211,6 +211,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: 
 
 
 cliweb.register(main)
+clicarddav.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

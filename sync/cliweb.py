@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from crm.db import will_write
 from crm.models import User
 from crm.secrets import generate_key
 from crm.users import ROLES, UserError, add_user, list_users, set_password
@@ -64,6 +65,7 @@ def user_add(obj: Context, name: str, role: str, password_stdin: bool) -> None:
         sessions = obj.sessions()
     password = _read_password(password_stdin)
     with sessions.begin() as session:
+        will_write(session)
         try:
             add_user(session, name, password, role)
         except UserError as exc:
@@ -83,6 +85,7 @@ def user_password(obj: Context, name: str, password_stdin: bool) -> None:
         sessions = obj.sessions()
     password = _read_password(password_stdin)
     with sessions.begin() as session:
+        will_write(session)
         user = session.scalars(select(User).where(User.name == name)).first()
         if user is None:
             raise click.ClickException(f"no user named {name!r}")

@@ -12,7 +12,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from web import accounts, auth, customers, db, filters, review, security, status, timeline
+from web import (
+    accounts,
+    addressbooks,
+    auth,
+    customers,
+    db,
+    filters,
+    profile,
+    review,
+    security,
+    status,
+    timeline,
+)
+from web.carddav import app as carddav
 from web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -29,6 +42,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.extensions["crmsync.settings"] = settings
+    app.wsgi_app = carddav.mount(app.wsgi_app, carddav.CardDavApp(sessions))  # type: ignore[method-assign,assignment]
     if settings.behind_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     CSRFProtect(app)
@@ -36,7 +50,16 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
     db.init_app(app, sessions)
     auth.init_app(app)
     filters.init_app(app)
-    for blueprint in (customers.bp, timeline.bp, review.bp, status.bp, accounts.bp):
+    blueprints = (
+        customers.bp,
+        timeline.bp,
+        review.bp,
+        status.bp,
+        accounts.bp,
+        addressbooks.bp,
+        profile.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     _errors(app)
     return app

@@ -3,12 +3,18 @@ browser, from logging in to adding a mailbox and seeing its first mail arrive.""
 
 from __future__ import annotations
 
+import base64
+import http.client
+import re
 import time
 from email.message import EmailMessage
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from crm.apppasswords import verify
+from crm.db import make_engine, make_sessionmaker
 from tests.servers.browser import BrowserPage
 from tests.servers.crmsync_web import ADMIN_PASSWORD, RunningCrmsync
 from tests.servers.dovecot import DovecotServer, ImapUser
@@ -118,3 +124,69 @@ def test_add_an_account_test_it_and_see_its_first_sync(
     log = crmsync_web.log_text()
     assert imap_user.password not in log and "not the password" not in log
     assert not browser_page.console_errors, browser_page.console_errors
+
+
+def test_create_an_app_password_on_the_profile_page_and_revoke_it(
+    crmsync_web: RunningCrmsync, browser_page: BrowserPage
+) -> None:
+    page = browser_page.page
+    log_in(page, crmsync_web.url)
+    page.get_by_role("link", name="admin (admin)").click()
+    expect(page).to_have_url(crmsync_web.url + "profile")
+    expect(page.locator("#server-url")).to_have_text(crmsync_web.url)
+    expect(page.locator("tr[data-book=customers]")).to_contain_text(
+        crmsync_web.url + "dav/addressbooks/admin/customers/"
+    )
+    page.get_by_label("Device name").fill("iPhone")
+    with page.expect_response(lambda r: r.url.endswith("/profile/app-passwords")) as answer:
+        page.get_by_role("button", name="Create app password").click()
+    assert answer.value.status == 200 and answer.value.headers["cache-control"] == "no-store"
+    shown = page.locator("#app-password")
+    expect(shown).to_be_visible()
+    password = shown.inner_text().strip()
+    assert re.fullmatch(r"[a-z0-9]{4}(-[a-z0-9]{4}){5}", password)
+    assert crmsync_web.url + "profile/app-passwords" == page.url  # not in a URL
+    assert _verifies(crmsync_web, password)
+    assert _propfind(crmsync_web, password) == 207  # what a phone does with it
+
+    page.get_by_role("link", name="admin (admin)").click()  # shown once: gone on the next page
+    row = page.locator("tr[data-app-password=iPhone]")
+    expect(row.locator("td").nth(2).locator("time")).to_have_count(1)  # last used: just now
+    expect(page.locator("#app-password")).to_have_count(0)
+    assert password not in page.content()
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name="Revoke iPhone").click()
+    expect(page.locator(".flash")).to_contain_text("App password “iPhone” revoked")
+    expect(page.locator("tr[data-app-password=iPhone]")).to_have_count(0)
+    assert questions == ["Revoke “iPhone”? The device using it stops syncing."]
+    assert not _verifies(crmsync_web, password)
+    assert _propfind(crmsync_web, password) == 401
+    assert password not in crmsync_web.log_text()
+    assert not browser_page.console_errors, browser_page.console_errors
+    assert not browser_page.remote_requests
+
+
+def _verifies(server: RunningCrmsync, password: str) -> bool:
+    engine = make_engine(f"sqlite:///{server.config.parent / 'crmsync.db'}")
+    try:
+        with make_sessionmaker(engine)() as session:
+            return verify(session, "admin", password) is not None
+    finally:
+        engine.dispose()
+
+
+def _propfind(server: RunningCrmsync, password: str) -> int:
+    """The status of a PROPFIND on admin's "All customers" with this app password."""
+    credentials = base64.b64encode(f"admin:{password}".encode()).decode()
+    where = urlsplit(server.url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    try:
+        connection.request(
+            "PROPFIND",
+            "/dav/addressbooks/admin/customers/",
+            headers={"Authorization": f"Basic {credentials}", "Depth": "0"},
+        )
+        return connection.getresponse().status
+    finally:
+        connection.close()

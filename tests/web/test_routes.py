@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm.addressbooks import add_book
 from crm.models import Account, Interaction, ReviewItem
 from tests.web.conftest import Browser
 
@@ -43,12 +44,18 @@ ROUTES = [
     ("POST", "/admin/accounts/{account}/edit", "admin"),
     ("POST", "/admin/accounts/{account}/disable", "admin"),
     ("POST", "/admin/accounts/{account}/enable", "admin"),
+    ("GET", "/admin/address-books", "admin"),
+    ("POST", "/admin/address-books", "admin"),
+    ("POST", "/admin/address-books/{book}/delete", "admin"),
+    ("GET", "/profile", "viewer"),
+    ("POST", "/profile/app-passwords", "viewer"),
+    ("POST", "/profile/app-passwords/revoke", "viewer"),
 ]
 RANK = {"viewer": 0, "staff": 1, "admin": 2}
 
 
 @pytest.fixture
-def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int]:
+def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int | str]:
     from tests.web.data import populate
 
     found = populate(sessions, tmp_path / "archive")
@@ -67,10 +74,12 @@ def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int]
             review=session.scalar(select(func.min(ReviewItem.id))),
             account=web.id,
         )
+        add_book(session, "vip", "VIP customers", "category", "VIP", ["staff"])
+    found["book"] = "vip"
     return found
 
 
-def _url(template: str, ids: dict[str, int]) -> str:
+def _url(template: str, ids: dict[str, int | str]) -> str:
     return template.format(**ids)
 
 
@@ -78,7 +87,10 @@ def _url(template: str, ids: dict[str, int]) -> str:
 def test_route_needs_login(anonymous: Browser, method, url, role) -> None:
     # the login check comes before any lookup: the ids need not exist
     target = _url(
-        url, dict.fromkeys(["person", "org", "interaction", "attachment", "review", "account"], 1)
+        url,
+        dict.fromkeys(
+            ["person", "org", "interaction", "attachment", "review", "account", "book"], 1
+        ),
     )
     response = anonymous.get(target) if method == "GET" else anonymous.post(target, {})
     assert response.status_code == 302
@@ -131,7 +143,7 @@ def test_every_route_is_listed(app: Flask) -> None:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = re.sub(r"<int:\w+>", "{x}", rule.rule)
+        path = re.sub(r"<(?:int:)?\w+>", "{x}", rule.rule)
         path = path.replace("<any(enable, disable):action>", "enable")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (method, path) in listed, f"{method} {rule.rule} is not in ROUTES"

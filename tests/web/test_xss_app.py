@@ -15,7 +15,7 @@ import pytest
 
 from adapters.records import Address, MailRecord
 from crm.archive import Archive
-from crm.db import make_engine, make_sessionmaker
+from crm.db import make_engine, make_sessionmaker, will_write
 from crm.ingest import ingest_mail
 from crm.matching import MatchPolicy
 from crm.syncstate import ensure_account
@@ -62,6 +62,7 @@ def _store_hostile_mail(server: RunningCrmsync) -> int:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine).begin() as session:
+            will_write(session)  # the running server's scheduler writes too
             account = ensure_account(session, "xss-box", "imap")
             ingest_mail(
                 session,

@@ -69,8 +69,17 @@ function testConnection() {
   });
 }
 
+// Forms that revoke or delete something ask first (data-confirm holds the question).
+function confirmForms() {
+  document.addEventListener("submit", (event) => {
+    const question = event.target.dataset && event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   localTimes(document);
   autoRefresh();
   testConnection();
+  confirmForms();
 });

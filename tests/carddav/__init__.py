@@ -1,0 +1,1 @@
+"""The CardDAV export against real clients: vdirsyncer, khard and the caldav library."""
