@@ -236,3 +236,35 @@ def test_backoff_doubles_up_to_its_cap_or_what_the_server_asked() -> None:
     backoff = Backoff(first=60, cap=3600)
     assert [backoff.delay(n) for n in (1, 2, 3, 6, 7, 20)] == [60, 120, 240, 1920, 3600, 3600]
     assert backoff.delay(1, retry_after=300) == 300
+
+
+def test_the_worker_renders_changed_cards_and_forgets_old_deletions(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], start_worker: StartWorker
+) -> None:
+    """A phone's first sync after an import finds the cards ready; old tombstones go."""
+    from crm.models import Card, CardTombstone, ChangeCounter, Person
+
+    with sessions.begin() as session:
+        session.add_all([Person(display_name=f"Kunde {i}") for i in range(3)])
+        session.add(
+            CardTombstone(uid="gone-long-ago", seq=1, deleted_at=utcnow() - timedelta(days=400))
+        )
+    config = make_config(tmp_path, db_url, [])
+    start_worker(config)
+
+    def ready() -> bool:
+        with sessions() as session:
+            counter = session.get(ChangeCounter, 1)
+            cards = session.scalars(select(Card)).all()
+            tombstones = session.scalars(select(CardTombstone)).all()
+            return bool(
+                counter
+                and counter.cards_seq == counter.value
+                and len(cards) == 3
+                and not tombstones
+            )
+
+    wait_for(ready, what="the cards rendered and the old tombstone pruned")
+    with sessions() as session:
+        counter = session.get(ChangeCounter, 1)
+        assert counter is not None and counter.horizon >= 1  # tokens before it expired
