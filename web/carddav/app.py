@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from crm import apppasswords
@@ -70,6 +71,8 @@ class CardDavApp:
             return _error(exc.status, exc.message, exc.condition)
         except BadRequest as exc:
             return _error(exc.status, str(exc))
+        except RequestEntityTooLarge:  # a chunked body that grew past the limit
+            return _error(413, f"the request body is larger than {MAX_BODY} bytes")
         except Exception:  # the log has the traceback; the client a short answer
             log.exception("error answering %s %s", request.method, request.path)
             return _error(500, "internal error; it was logged")
