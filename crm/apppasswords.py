@@ -95,6 +95,18 @@ def verify(session: Session, name: str, password: str) -> tuple[LoggedIn, AppPas
     return LoggedIn(user.id, user.name, user.role), app
 
 
+def login_state(session: Session, name: str, client: str) -> tuple[bool, bool]:
+    """(locked, counted) in one query: whether this name or address must wait, and
+    whether failed logins of the name are counted (a success then clears them)."""
+    keys = throttle_keys(name, client, "dav")
+    now = utcnow()
+    locked = counted = False
+    for row in session.scalars(select(LoginThrottle).where(LoginThrottle.key.in_(keys))):
+        locked |= row.locked_until is not None and row.locked_until > now
+        counted |= row.key == keys[0]
+    return locked, counted
+
+
 def has_failures(session: Session, name: str) -> bool:
     """True when failed logins of this user name are counted (a success clears them)."""
     key = throttle_keys(name, "-", "dav")[0]

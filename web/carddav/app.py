@@ -62,11 +62,12 @@ class CardDavApp:
         try:
             if request.content_length is not None and request.content_length > MAX_BODY:
                 raise BadRequest(f"the request body is larger than {MAX_BODY} bytes", 413)
-            user, denied = self.authenticate(request)
-            if user is None:
-                assert denied is not None
-                return denied
-            return self.dispatch(request, user, base)
+            # one session (one connection) answers the request, login included
+            with self.sessions() as session:
+                user = self.authenticate(session, request)
+                if isinstance(user, Response):
+                    return user
+                return self.dispatch(session, request, user, base)
         except r.DavError as exc:
             return _error(exc.status, exc.message, exc.condition)
         except BadRequest as exc:
@@ -77,65 +78,64 @@ class CardDavApp:
             log.exception("error answering %s %s", request.method, request.path)
             return _error(500, "internal error; it was logged")
 
-    def authenticate(self, request: Request) -> tuple[LoggedIn | None, Response | None]:
+    def authenticate(self, session: Session, request: Request) -> LoggedIn | Response:
+        """The user of the request's credentials, or the answer refusing it. Reads only,
+        except after a failure or when a use must be recorded (short writing sessions)."""
         auth = request.authorization
         if auth is None or auth.type != "basic" or not auth.username:
-            return None, _unauthorized("log in with your user name and an app password")
+            return _unauthorized("log in with your user name and an app password")
         name, password = auth.username, auth.password or ""
         client = request.remote_addr or "-"
-        with self.sessions() as session:
-            if apppasswords.is_throttled(session, name, client):
-                response = _error(429, "too many failed logins; try again later")
-                response.headers["Retry-After"] = "60"
-                return None, response
-            found = apppasswords.verify(session, name, password)
-            if found is not None:
-                user, app = found
-                last_used, app_id = app.last_used_at, app.id
-                failed_before = apppasswords.has_failures(session, name)
+        locked, counted = apppasswords.login_state(session, name, client)
+        if locked:
+            response = _error(429, "too many failed logins; try again later")
+            response.headers["Retry-After"] = "60"
+            return response
+        found = apppasswords.verify(session, name, password)
         if found is None:
-            with self.sessions() as session:
-                will_write(session)
-                apppasswords.record_failed(session, name, client, password)
-                session.commit()
+            with self.sessions() as writer:
+                will_write(writer)
+                apppasswords.record_failed(writer, name, client, password)
+                writer.commit()
             log.info("CardDAV login failed for %r from %s", name, client)
-            return None, _unauthorized("wrong user name or app password")
-        if failed_before or last_used is None or utcnow() - last_used > USE_RESOLUTION:
-            with self.sessions() as session:
-                will_write(session)
-                apppasswords.note_use(session, app_id)
-                apppasswords.clear_failures(session, name)
-                session.commit()
-        return user, None
+            return _unauthorized("wrong user name or app password")
+        user, app = found
+        if counted or app.last_used_at is None or utcnow() - app.last_used_at > USE_RESOLUTION:
+            with self.sessions() as writer:
+                will_write(writer)
+                apppasswords.note_use(writer, app.id)
+                apppasswords.clear_failures(writer, name)
+                writer.commit()
+        return user
 
-    def dispatch(self, request: Request, user: LoggedIn, base: str) -> Response:
+    def dispatch(self, session: Session, request: Request, user: LoggedIn, base: str) -> Response:
         method = request.method
         if method == "OPTIONS":
             return options.handle()
         if method in write.WRITE_METHODS:
             write.handle(request.path)
         if method == "HEAD":
-            return _head(self._read(request, user, base, get.handle))
+            return _head(self._read(session, request, user, base, get.handle))
         handler = HANDLERS.get(method)
         if handler is None:
             response = _error(405, f"{method} is not supported here")
             response.headers["Allow"] = options.ALLOW
             return response
-        return self._read(request, user, base, handler)
+        return self._read(session, request, user, base, handler)
 
     def _read(
         self,
+        session: Session,
         request: Request,
         user: LoggedIn,
         base: str,
         handler: Callable[[r.Ctx, Request, r.Resource], Response],
     ) -> Response:
-        with self.sessions() as session:
-            if sync_state(session).stale:
-                session.rollback()
-                self._refresh()
-            ctx = r.Ctx(session, user, base)
-            return handler(ctx, request, r.resolve(ctx, request.path))
+        if sync_state(session).stale:
+            session.rollback()
+            self._refresh()
+        ctx = r.Ctx(session, user, base)
+        return handler(ctx, request, r.resolve(ctx, request.path))
 
     def _refresh(self) -> None:
         with self.sessions() as session:
