@@ -70,7 +70,82 @@ class MailRecord:
     defects: tuple[str, ...] = ()
 
 
-Record = MailRecord
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    """An organizer or attendee of an event (``email`` as written, without ``mailto:``)."""
+
+    email: str
+    name: str = ""
+    #: ROLE: CHAIR | REQ-PARTICIPANT | OPT-PARTICIPANT | NON-PARTICIPANT ("" when absent)
+    role: str = ""
+    #: PARTSTAT: NEEDS-ACTION | ACCEPTED | DECLINED | TENTATIVE | DELEGATED ("" when absent)
+    status: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One occurrence of a calendar event, parsed by :func:`adapters.ical.parse_calendar`.
+
+    A recurring event yields one record per occurrence inside the pull window; an
+    overridden occurrence (RECURRENCE-ID) replaces the one it overrides. ``dedupe_key``
+    is ``ical:<UID>`` for a single event and ``ical:<UID>/<RECURRENCE-ID as UTC
+    YYYYMMDDTHHMMSSZ, or YYYYMMDD for all-day>`` for an occurrence, so the same
+    meeting seen in five calendars is one entry.
+    """
+
+    remote_id: str  # the calendar object: its href, or its file name
+    dedupe_key: str
+    uid: str
+    recurrence_id: datetime | None  # the occurrence's original start, UTC
+    summary: str
+    location: str
+    description: str = field(repr=False)
+    starts_at: datetime  # UTC; an all-day event: midnight UTC of its date
+    ends_at: datetime  # UTC, exclusive
+    all_day: bool
+    status: str  # CONFIRMED | TENTATIVE | CANCELLED ("" when absent)
+    #: CLASS:PRIVATE or CONFIDENTIAL: stored for the timeline, never logged
+    private: bool
+    organizer: Attendee | None
+    attendees: tuple[Attendee, ...]
+    sequence: int = 0
+    last_modified: datetime | None = None
+    defects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    """One contact (a vCard), parsed by :func:`adapters.vcard.parse_vcards`.
+
+    Values are as the card wrote them (crm normalizes addresses and numbers).
+    ``emails`` and ``phones`` are (label, value) pairs; labels: work, home, mobile,
+    fax, pager, other.
+    """
+
+    remote_id: str
+    uid: str
+    kind: str  # person | organization
+    name: str  # FN
+    given_name: str = ""
+    family_name: str = ""
+    organization: str = ""
+    title: str = ""
+    notes: str = ""
+    emails: tuple[tuple[str, str], ...] = ()
+    phones: tuple[tuple[str, str], ...] = ()
+    website: str = ""
+    street: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+    categories: tuple[str, ...] = ()
+    has_photo: bool = False
+    revision: datetime | None = None
+    defects: tuple[str, ...] = ()
+
+
+Record = MailRecord | EventRecord | ContactRecord
 
 
 @dataclass(frozen=True, slots=True)
