@@ -491,6 +491,14 @@ class Interaction(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: the user who wrote a note (empty for synced items)
     created_by: Mapped[str] = mapped_column(String(64), default="")
+    # -- meetings (kind "meeting"; occurred_at is the start) --
+    ends_at: Mapped[datetime | None]
+    location: Mapped[str] = mapped_column(Text, default="")
+    #: "" | confirmed | tentative | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="")
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: CLASS:PRIVATE or CONFIDENTIAL at the source
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
@@ -518,6 +526,8 @@ class InteractionSource(Base):
     collection: Mapped[str] = mapped_column(String(512))
     remote_id: Mapped[str] = mapped_column(String(512))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: when the item disappeared from this source (a deleted calendar event)
+    removed_at: Mapped[datetime | None]
 
     interaction: Mapped[Interaction] = relationship(back_populates="sources")
 
@@ -533,7 +543,10 @@ class Participant(Base):
     interaction_id: Mapped[int] = mapped_column(
         ForeignKey("interactions.id", ondelete="CASCADE"), index=True
     )
-    role: Mapped[str] = mapped_column(String(16))  # from | to | cc | bcc | about (a note)
+    #: from | to | cc | bcc | about (a note) | organizer | attendee (a meeting)
+    role: Mapped[str] = mapped_column(String(16))
+    #: a meeting attendee's answer: accepted | declined | tentative | needs-action | ""
+    status: Mapped[str] = mapped_column(String(16), default="")
     email: Mapped[str] = mapped_column(String(320), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
