@@ -22,10 +22,11 @@ from crm.models import (
     OrganizationDomain,
     Participant,
     Person,
+    utcnow,
 )
 from crm.normalize import email_key
 
-KINDS = ("email", "note")
+KINDS = ("email", "meeting", "note")
 DIRECTIONS = ("inbound", "outbound", "internal")
 
 
@@ -79,6 +80,20 @@ class TimelineEntry:
     files: list[FileRef] = field(default_factory=list)
     has_html: bool = False
     created_by: str = ""
+    meeting: Meeting | None = None
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """What a meeting entry adds: its end, place and status, and whether it is still
+    to come. A private one (CLASS:PRIVATE/CONFIDENTIAL) shows neither title nor text."""
+
+    ends_at: datetime | None
+    location: str
+    status: str
+    all_day: bool
+    private: bool
+    upcoming: bool
 
 
 @dataclass(frozen=True)
@@ -326,6 +341,7 @@ def _participant(p: Participant) -> dict[str, Any]:
         "organization_id": p.organization_id,
         "match": p.match_reason,
         "internal": "yes" if p.is_internal else "no",
+        "status": p.status,
     }
 
 
@@ -344,13 +360,24 @@ def _entry(interaction: Interaction) -> TimelineEntry:
         FileRef(a.id, a.filename, a.content_type, a.size)
         for a in sorted(interaction.attachments, key=lambda a: a.id)
     ]
+    meeting = None
+    private = interaction.kind == "meeting" and interaction.is_private
+    if interaction.kind == "meeting":
+        meeting = Meeting(
+            ends_at=interaction.ends_at,
+            location="" if private else interaction.location,
+            status=interaction.status,
+            all_day=interaction.all_day,
+            private=private,
+            upcoming=interaction.occurred_at > utcnow(),
+        )
     return TimelineEntry(
         id=interaction.id,
         kind=interaction.kind,
         direction=interaction.direction,
         occurred_at=interaction.occurred_at,
-        subject=interaction.subject,
-        snippet=" ".join(interaction.body_text[:2000].split())[:200],
+        subject="Private meeting" if private else interaction.subject,
+        snippet="" if private else " ".join(interaction.body_text[:2000].split())[:200],
         participants=[_participant(p) for p in interaction.participants if p.email],
         customers=list(customers.values()),
         attachments=[f.filename for f in files],
@@ -360,4 +387,5 @@ def _entry(interaction: Interaction) -> TimelineEntry:
         files=files,
         has_html=bool(interaction.body_html),
         created_by=interaction.created_by,
+        meeting=meeting,
     )

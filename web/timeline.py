@@ -106,7 +106,9 @@ def body(interaction_id: int) -> ResponseReturnValue:
     if interaction is None:
         abort(404)
     images = request.args.get("images") == "1"
-    if interaction.body_html:
+    if interaction.kind == "meeting" and interaction.is_private:
+        html = '<div class="text"><p>A private meeting: its details stay in the calendar.</p></div>'
+    elif interaction.body_html:
         html = sanitize_mail_html(interaction.body_html, remote_images=images).html
     else:
         html = f'<div class="text">{text_to_html(interaction.body_text)}</div>'
