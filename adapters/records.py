@@ -180,3 +180,6 @@ class Batch:
     cursor: dict[str, Any]
     deleted: tuple[str, ...] = ()
     failures: tuple[ItemFailure, ...] = ()
+    #: calendars: the span recurring events were expanded in (occurrences of an event
+    #: read now that are missing inside it are gone; outside it they were not read)
+    window: tuple[datetime, datetime] | None = None

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -148,6 +149,10 @@ class AccountConfig:
     ca_file: Path | None = None
     path: Path | None = None
     format: str = "auto"
+    url: str | None = None
+    #: calendars: how far back and ahead recurring events are expanded
+    past: float = 365 * 86400.0
+    future: float = 365 * 86400.0
     #: for an account added in the web view: decrypts its stored password when called
     secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
@@ -288,8 +293,17 @@ FILES = {
     "path": Key(s.text),
     "format": Key(s.choice("auto", "maildir", "mbox"), "auto"),
 }
-KINDS = {"imap": IMAP, "files": FILES}
-LATER_KINDS = ("ews", "graph", "caldav", "carddav")  # known, adapters still to come
+CALDAV = {
+    "url": Key(s.text),
+    "username": Key(s.text),
+    "password_env": Key(s.env_name, None),
+    "password_command": Key(s.command, None),
+    "calendars": Key(s.array_of(s.text, "calendar names or paths"), []),
+    "past": Key(s.duration(0), "365d"),
+    "future": Key(s.duration(0), "365d"),
+}
+KINDS = {"imap": IMAP, "files": FILES, "caldav": CALDAV}
+LATER_KINDS = ("ews", "graph", "carddav")  # known, adapters still to come
 _SECTIONS = {
     "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
     "sync": SYNC, "accounts": ACCOUNT,
@@ -398,6 +412,8 @@ def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> Acco
     values = s.read_table(data, schema, where, problems)
     if kind == "imap":
         _check_imap(data, values, where, base_dir, problems)
+    elif kind == "caldav":
+        _check_dav(data, values, where, problems)
     else:
         _check_files(values, where, base_dir, problems)
     return AccountConfig(kind=kind, interval_seconds=interval, **common, **values)
@@ -411,11 +427,13 @@ def _kind(data: dict[str, Any], where: str, problems: list[str]) -> str | None:
     """The account's kind if this version can sync it; else the problem is reported."""
     kind = data.get("kind")
     if kind is None:
-        problems.append(f'{where}.kind: required ("imap" or "files")')
+        problems.append(f'{where}.kind: required ("imap", "caldav" or "files")')
     elif kind in LATER_KINDS:
         problems.append(f'{where}.kind: "{kind}" is not supported yet')
     elif kind not in KINDS:
-        problems.append(f'{where}.kind: expected "imap" or "files", got {s.describe(kind)}')
+        problems.append(
+            f'{where}.kind: expected "imap", "caldav" or "files", got {s.describe(kind)}'
+        )
     else:
         return str(kind)
     return None
@@ -434,13 +452,35 @@ def _check_imap(
             f' for a loopback host (localhost, 127.0.0.1, ::1), not "{host}";'
             ' use "ssl" or "starttls"'
         )
+    _check_password_source(data, where, problems)
+    if values["ca_file"] is not None:
+        values["ca_file"] = _existing(base_dir, values["ca_file"], f"{where}.ca_file", problems)
+
+
+def _check_dav(
+    data: dict[str, Any], values: dict[str, Any], where: str, problems: list[str]
+) -> None:
+    """A DAV account: an http(s) URL (plain http only to this machine), one password source."""
+    url = values["url"]
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(f"{where}.url: expected an https:// address, got {s.describe(url)}")
+        elif parts.scheme == "http" and not s.is_loopback(parts.hostname):
+            problems.append(
+                f'{where}.url: "http" sends the password unencrypted, so it is allowed only to'
+                f" this machine (localhost, 127.0.0.1, ::1), not {parts.hostname}; use https"
+            )
+    _check_password_source(data, where, problems)
+    values["folders"] = tuple(values.pop("calendars"))
+
+
+def _check_password_source(data: dict[str, Any], where: str, problems: list[str]) -> None:
     sources = [key for key in ("password_env", "password_command") if key in data]
     if not sources:
         problems.append(f"{where}: no password source: set password_env or password_command")
     elif len(sources) > 1:
         problems.append(f"{where}: set only one of password_env and password_command")
-    if values["ca_file"] is not None:
-        values["ca_file"] = _existing(base_dir, values["ca_file"], f"{where}.ca_file", problems)
 
 
 def _check_files(values: dict[str, Any], where: str, base_dir: Path, problems: list[str]) -> None:

@@ -26,11 +26,12 @@ from adapters.errors import (
     TransientError,
     describe,
 )
-from adapters.records import Batch, Collection
+from adapters.records import Batch, Collection, EventRecord, MailRecord
 from crm.archive import Archive
 from crm.db import will_write
 from crm.ingest import IngestResult, ingest_mail
 from crm.matching import MatchPolicy
+from crm.meetings import ingest_events
 from crm.models import Account, SyncRun, utcnow
 from crm.syncstate import (
     ensure_account,
@@ -238,14 +239,29 @@ class Runner:
         """One batch, its quarantine, its cursor and the folder's counts: one transaction."""
         step = AccountResult(result.account)
         account_id, collection = folder.account_id, folder.collection.id
+        mails = [r for r in batch.records if isinstance(r, MailRecord)]
+        events = [r for r in batch.records if isinstance(r, EventRecord)]
         step.ingest = ingest_mail(
             session,
             account_id=account_id,
             collection=collection,
-            records=batch.records,
+            records=mails,
             policy=self.policy,
             archive=self.archive,
         )
+        if events or folder.collection.kind == "calendar":
+            meetings = ingest_events(
+                session,
+                account_id=account_id,
+                collection=collection,
+                records=events,
+                policy=self.policy,
+                deleted=batch.deleted,
+                window=batch.window,
+            )
+            step.ingest += IngestResult(
+                new=meetings.new, known=meetings.known + meetings.updated, skipped=meetings.skipped
+            )
         step.quarantined = quarantine(session, account_id, collection, batch.failures)
         save_cursor(session, account_id, collection, batch.cursor)
         folder.record(

@@ -370,9 +370,9 @@ def test_kind_is_required_and_checked(tmp_path):
         """,
     )
     assert found == [
-        'accounts[0].kind: required ("imap" or "files")',
+        'accounts[0].kind: required ("imap", "caldav" or "files")',
         'accounts[1].kind: "ews" is not supported yet',
-        'accounts[2].kind: expected "imap" or "files", got string "pop3"',
+        'accounts[2].kind: expected "imap", "caldav" or "files", got string "pop3"',
     ]
 
 
@@ -549,9 +549,40 @@ def test_example_loads_cleanly(tmp_path, monkeypatch):
     (tmp_path / "sync" / "sample" / "mail").mkdir(parents=True)
     monkeypatch.setenv("ALICE_MAIL_PASSWORD", "s3cret")
     config = load_config(tmp_path / "config.toml")
-    assert [account.name for account in config.accounts] == ["alice-mail", "sample-mail"]
+    names = [account.name for account in config.accounts]
+    assert names == ["alice-mail", "sample-mail", "alice-calendar"]
     assert config.account("alice-mail").password() == "s3cret"
+    calendar = config.account("alice-calendar")
+    assert calendar.url == "https://cloud.example.com/remote.php/dav/"
+    assert calendar.folders == () and calendar.past == calendar.future == 365 * 86400
     assert config.account("sample-mail").path == tmp_path / "sync" / "sample" / "mail"
+
+
+def test_caldav_accounts_are_checked(tmp_path):
+    found = problems(
+        tmp_path,
+        """
+        [[accounts]]
+        name = "a"
+        kind = "caldav"
+        url = "http://cloud.example.com/dav/"
+        username = "alice"
+        [[accounts]]
+        name = "b"
+        kind = "caldav"
+        url = "ftp://x"
+        username = "alice"
+        password_env = "X"
+        host = "mail.example.com"
+        """,
+    )
+    assert found == [
+        'accounts[0].url: "http" sends the password unencrypted, so it is allowed only to this'
+        " machine (localhost, 127.0.0.1, ::1), not cloud.example.com; use https",
+        "accounts[0]: no password source: set password_env or password_command",
+        'accounts[1].host: only for accounts of kind "imap"; this one is "caldav"',
+        'accounts[1].url: expected an https:// address, got string "ftp://x"',
+    ]
 
 
 def test_example_in_the_repository_loads(monkeypatch):
