@@ -33,4 +33,26 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             timeout=settings.timeout_seconds,
             account=account.name,
         )
+    if account.kind == "caldav":
+        from datetime import timedelta
+
+        from adapters.caldav import CalDavSource
+
+        return CalDavSource(
+            url=account.url or "",
+            username=account.username or "",
+            password=_password(account),
+            calendars=account.folders,
+            timeout=settings.timeout_seconds,
+            window_back=timedelta(seconds=account.past),
+            window_ahead=timedelta(seconds=account.future),
+            account=account.name,
+        )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
+
+
+def _password(account: AccountConfig) -> str:
+    try:
+        return account.password()
+    except ConfigError as exc:
+        raise AuthError(str(exc), account=account.name) from None

@@ -23,7 +23,13 @@ from crm import schema
 from crm.db import make_engine, make_sessionmaker
 from tests.corpus import CORPUS, need
 
-pytest_plugins = ["tests.servers.dovecot", "tests.servers.browser", "tests.servers.crmsync_web"]
+pytest_plugins = [
+    "tests.servers.dovecot",
+    "tests.servers.browser",
+    "tests.servers.crmsync_web",
+    "tests.servers.radicale",
+    "tests.servers.xandikos",
+]
 
 PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG", "postgresql://postgres@127.0.0.1/test")
 

@@ -1,0 +1,264 @@
+"""Calendars on a CalDAV server (Nextcloud, Radicale, Baikal, SOGo, iCloud, Fastmail, ...)
+through the ``caldav`` library.
+
+Cursor: ``{"token": sync-token or None, "etags": {href: etag} or None, "window":
+[from, to]}``. With RFC 6578 support the token names what changed since the last
+pull; on a server without it (or one that fails the REPORT) the ETags of a depth-1
+PROPFIND are compared with the stored ones (what vdirsyncer does everywhere). A token
+the server refuses (DAV:valid-sync-token) is :class:`InvalidCursorError`: sync starts
+the calendar over, and ingest is idempotent.
+
+Recurring events are expanded within a window around now (adapters.ical). The window
+moves with time but a sync token does not re-read unchanged events, so when the
+stored window has moved by more than :data:`WINDOW_SLACK` the calendar is read afresh
+(occurrences that entered the window are then found).
+
+One calendar object's occurrences always travel in one batch: crm compares them with
+what it stored for that object, inside the window the batch names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from adapters.base import BatchLimits, Source
+from adapters.errors import AuthError, InvalidCursorError, SourceError, TransientError
+from adapters.ical import parse_calendar, window_around
+from adapters.records import Batch, Collection, EventRecord, ItemFailure
+
+log = logging.getLogger(__name__)
+WINDOW_SLACK = timedelta(days=30)
+
+
+class CalDavSource(Source):
+    """The calendars of one CalDAV account (all of them, or those configured)."""
+
+    kind = "caldav"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        username: str,
+        password: str,
+        calendars: Sequence[str] = (),
+        timeout: float = 60.0,
+        window_back: timedelta = timedelta(days=365),
+        window_ahead: timedelta = timedelta(days=365),
+        tls_verify: bool | str = True,
+        account: str = "",
+    ) -> None:
+        import caldav  # imported here: only accounts of this kind pay for it
+
+        self.account = account
+        self.wanted = list(calendars)
+        self.window_back, self.window_ahead = window_back, window_ahead
+        # tls_verify: True (the system's CAs), False (a test server), or a CA file
+        self._client = caldav.DAVClient(  # type: ignore[operator]
+            url=url,
+            username=username,
+            password=password,
+            timeout=int(timeout),
+            ssl_verify_cert=tls_verify,
+        )
+        self._calendars: dict[str, Any] = {}
+
+    # -- collections --------------------------------------------------------------------
+
+    def _all(self) -> list[Any]:
+        with self._errors():
+            calendars = self._client.principal().calendars()
+        found = []
+        for calendar in calendars:
+            try:
+                components = calendar.get_supported_components()
+            except Exception:
+                components = ["VEVENT"]
+            if "VEVENT" in components:
+                found.append(calendar)
+        return found
+
+    def collections(self) -> list[Collection]:
+        out = []
+        for calendar in self._all():
+            path = urlsplit(str(calendar.url)).path
+            name = _name(calendar) or path.rstrip("/").rsplit("/", 1)[-1]
+            if self.wanted and name not in self.wanted and path not in self.wanted:
+                continue
+            self._calendars[path] = calendar
+            out.append(Collection(id=path, name=name, kind="calendar"))
+        missing = [w for w in self.wanted if w not in {c.name for c in out} | {c.id for c in out}]
+        if missing:
+            raise SourceError(
+                f"no calendar named {', '.join(missing)} on the server", account=self.account
+            )
+        return out
+
+    def probe(self) -> list[str]:
+        return [_name(c) or str(c.url) for c in self._all()]
+
+    # -- pulling ---------------------------------------------------------------------------
+
+    def pull(
+        self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
+    ) -> Iterator[Batch]:
+        calendar = self._calendars.get(collection.id)
+        if calendar is None:
+            self.collections()
+            calendar = self._calendars[collection.id]
+        now = datetime.now(UTC)
+        window = window_around(now, self.window_back, self.window_ahead)
+        cursor = dict(cursor or {})
+        stored = cursor.get("window")
+        if stored and now - datetime.fromisoformat(stored[0]) - self.window_back > WINDOW_SLACK:
+            log.info("%s: the window moved; reading %s afresh", self.account, collection.name)
+            cursor = {}
+        changed, deleted, new_cursor = self._changes(calendar, collection, cursor)
+        new_cursor["window"] = [window[0].isoformat(), window[1].isoformat()]
+        same_state = new_cursor.get("token") == cursor.get("token") and (
+            cursor.get("token") is not None or new_cursor.get("etags") == cursor.get("etags")
+        )
+        if not changed and not deleted and same_state:
+            return  # nothing changed: one round trip
+        step = max(1, min(limits.max_items, 100))
+        hrefs = list(changed)
+        for start in range(0, len(hrefs), step):
+            part = hrefs[start : start + step]
+            records, failures = self._fetch(calendar, part, window)
+            last = start + step >= len(hrefs)
+            yield Batch(
+                records=tuple(records),
+                cursor=new_cursor if last else cursor or {"token": None},
+                deleted=tuple(deleted) if last else (),
+                failures=tuple(failures),
+                window=window,
+            )
+        if not hrefs:
+            yield Batch(records=(), cursor=new_cursor, deleted=tuple(deleted), window=window)
+
+    def _changes(
+        self, calendar: Any, collection: Collection, cursor: dict[str, Any]
+    ) -> tuple[list[str], list[str], dict[str, Any]]:
+        """(changed hrefs, deleted hrefs, the cursor after them)."""
+        from caldav.lib import error
+
+        token = cursor.get("token")
+        if cursor.get("etags") is None:  # the server did sync tokens last time (or first pull)
+            try:
+                with self._errors():
+                    result = calendar.get_objects_by_sync_token(
+                        sync_token=token, load_objects=False, disable_fallback=True
+                    )
+            except SourceError as exc:
+                cause = exc.__cause__
+                if token and isinstance(cause, error.DAVError) and _expired(cause):
+                    raise InvalidCursorError(
+                        "sync token refused", collection=collection.name, account=self.account
+                    ) from None
+                if isinstance(exc, AuthError | TransientError):
+                    raise
+                log.info(
+                    "%s: %s has no usable sync-collection; comparing ETags",
+                    self.account,
+                    collection.name,
+                )
+            else:
+                changed = [_path(o.url) for o in result.objects]
+                deleted = sorted(_path(u) for u in getattr(result, "deleted_urls", ()) or ())
+                return (
+                    [h for h in changed if h not in deleted],
+                    deleted,
+                    {"token": result.sync_token, "etags": None},
+                )
+        etags = self._etags(calendar)
+        before: dict[str, str] = cursor.get("etags") or {}
+        changed = [h for h, tag in etags.items() if before.get(h) != tag]
+        deleted = sorted(h for h in before if h not in etags)
+        return changed, deleted, {"token": None, "etags": etags}
+
+    def _etags(self, calendar: Any) -> dict[str, str]:
+        from caldav.elements import dav
+
+        with self._errors():
+            response = calendar._query_properties([dav.GetEtag()], depth=1)
+            props = response.expand_simple_props([dav.GetEtag()])
+        own = _path(calendar.url)
+        return {
+            _path(href): values.get(dav.GetEtag.tag) or ""
+            for href, values in props.items()
+            if _path(href) != own and _path(href).endswith(".ics")
+        }
+
+    def _fetch(
+        self, calendar: Any, hrefs: list[str], window: tuple[datetime, datetime]
+    ) -> tuple[list[EventRecord], list[ItemFailure]]:
+        records: list[EventRecord] = []
+        failures: list[ItemFailure] = []
+        with self._errors():
+            objects = calendar.multiget([calendar.url.join(h) for h in hrefs], raise_notfound=False)
+        for obj in objects:
+            href = _path(obj.url)
+            data = obj.data
+            if data is None:
+                continue  # deleted between the listing and the fetch: next pull says so
+            raw = data.encode() if isinstance(data, str) else data
+            found, failed = parse_calendar(raw, href, window=window)
+            records.extend(found)
+            failures.extend(failed)
+        return records, failures
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead connection is no error
+            self._client.close()
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def _errors(self) -> _ErrorMap:
+        return _ErrorMap(self.account)
+
+
+class _ErrorMap:
+    """Turns the caldav library's and the HTTP stack's errors into adapters.errors."""
+
+    def __init__(self, account: str) -> None:
+        self.account = account
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None or isinstance(exc, SourceError):
+            return
+        from caldav.lib import error
+
+        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, error.AuthorizationError) and not _expired(exc):
+            raise AuthError(message, account=self.account) from exc
+        if isinstance(exc, error.DAVError):
+            status = str(getattr(exc, "reason", "")) + message
+            if any(code in status for code in ("429", "502", "503", "504")):
+                raise TransientError(message, account=self.account) from exc
+            raise SourceError(message, account=self.account) from exc
+        if isinstance(exc, OSError | TimeoutError) or "Connection" in type(exc).__name__:
+            raise TransientError(message, account=self.account) from exc
+
+
+def _expired(exc: BaseException) -> bool:
+    text = f"{exc} {getattr(exc, 'preconditions', '')}"
+    return "valid-sync-token" in text
+
+
+def _name(calendar: Any) -> str:
+    try:
+        return str(calendar.get_display_name() or "")
+    except Exception:
+        return ""
+
+
+def _path(url: Any) -> str:
+    return urlsplit(str(url)).path
