@@ -1,5 +1,8 @@
 """Importing customers from CSV and vCard files (``crmsync import customers FILE``).
 
+CSV files are read here; vCard files by ``adapters.vcard``, the one vCard parser,
+whose cards :mod:`crm.vcardimport` turns into the records stored below.
+
 The caller owns the transaction: nothing here commits. Every row (CSV) or card
 (vCard) is stored in a savepoint of its own, so a bad one is reported and
 skipped while the rest is imported. Importing the same file again changes
@@ -172,16 +175,14 @@ class RowError(Exception):
 # -- entry points ----------------------------------------------------------------------
 
 
-def import_customers(
-    session: Session, path: Path, *, default_region: str, fmt: str | None = None
-) -> ImportReport:
-    """Import the customers of a CSV or vCard file (``fmt`` "csv" | "vcard" | None: guess).
+def import_customers(session: Session, path: Path, *, default_region: str) -> ImportReport:
+    """Import the customers of a CSV file.
 
     Reports problems (with line numbers) instead of raising for bad data;
-    raises :class:`OSError` when the file cannot be read.
+    raises :class:`OSError` when the file cannot be read. A vCard file is read
+    by ``adapters.vcard`` and its cards imported by
+    :func:`crm.vcardimport.import_contacts` (:func:`guess_format` tells them apart).
     """
-    if fmt not in (None, "csv", "vcard"):
-        raise ValueError(f"unknown import format {fmt!r}: use csv or vcard")
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
@@ -189,31 +190,31 @@ def import_customers(
         line = raw[: exc.start].count(b"\n") + 1
         problem = ImportProblem(line, f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save as UTF-8")
         return ImportReport(problems=[problem])
-    if (fmt or guess_format(path, text)) == "vcard":
-        from crm.vcardimport import import_vcards  # vcardimport builds on this module
-
-        report = import_vcards(session, text, default_region=default_region)
-    else:
-        report = import_csv(session, io.StringIO(text, newline=""), default_region=default_region)
-    log.info(
-        "imported %s: %d created, %d updated, %d unchanged, %d problems",
-        path.name,
-        report.created,
-        report.updated,
-        report.unchanged,
-        len(report.problems),
-    )
+    report = import_csv(session, io.StringIO(text, newline=""), default_region=default_region)
+    log_report(path.name, report)
     return report
 
 
-def guess_format(path: Path, text: str) -> str:
+def guess_format(path: Path, raw: bytes) -> str:
     """The format of a file: "vcard" for .vcf/.vcard or text starting BEGIN:VCARD, else "csv"."""
     if path.suffix.lower() in (".vcf", ".vcard"):
         return "vcard"
     if path.suffix.lower() in (".csv", ".tsv", ".txt"):
         return "csv"
-    first = text.lstrip("\ufeff \t\r\n").partition("\n")[0]
+    first = raw[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n").partition("\n")[0]
     return "vcard" if first.strip().upper().endswith("BEGIN:VCARD") else "csv"
+
+
+def log_report(name: str, report: ImportReport) -> None:
+    """One log line on what an import did."""
+    log.info(
+        "imported %s: %d created, %d updated, %d unchanged, %d problems",
+        name,
+        report.created,
+        report.updated,
+        report.unchanged,
+        len(report.problems),
+    )
 
 
 def import_csv(

@@ -11,11 +11,14 @@ from typing import Any
 import click
 from sqlalchemy import select
 
+from adapters.vcard import read_vcards
 from crm import schema
+from crm.importing import guess_format, import_customers
 from crm.models import Account, QuarantineItem
 from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
+from crm.vcardimport import import_contacts
 from sync import clicarddav, cliweb, output
 from sync.clicontext import Context, _user_errors
 from sync.runner import Runner, match_policy
@@ -77,14 +80,18 @@ def import_group() -> None:
 @click.pass_obj
 def import_customers_cmd(obj: Context, file: Path, fmt: str | None) -> None:
     """Import people and organizations from a CSV or vCard FILE (exit 1 if rows were refused)."""
-    from crm.importing import import_customers  # vobject is slow to import: only here
-
+    raw = file.read_bytes()
     with _user_errors():
         sessions = obj.sessions()
+        region = obj.config.crm.default_region
         with sessions.begin() as session:
-            report = import_customers(
-                session, file, default_region=obj.config.crm.default_region, fmt=fmt
-            )
+            if (fmt or guess_format(file, raw)) == "vcard":
+                cards = read_vcards(raw, file.name)  # the one vCard parser, as for CardDAV
+                report = import_contacts(
+                    session, cards, default_region=region, source_name=file.name
+                )
+            else:
+                report = import_customers(session, file, default_region=region)
             relinked = apply_to_backlog(session, match_policy(obj.config))
     for problem in report.problems:
         click.echo(f"{file}:{problem.line}: {problem.message}", err=True)

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crm.importing import ImportReport, import_customers
+from adapters.vcard import read_vcards
+from crm.importing import ImportReport, guess_format, import_customers
 from crm.models import ContactPoint, Organization, OrganizationDomain, Person
+from crm.vcardimport import import_contacts
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sync" / "sample"
 HEADER = (
@@ -39,8 +41,13 @@ def write(tmp_path: Path, name: str, text: str, encoding: str = "utf-8") -> Path
 
 
 def run(session: Session, path: Path, region: str = "DE", fmt: str | None = None) -> ImportReport:
-    """Import like the CLI does: the caller commits."""
-    report = import_customers(session, path, default_region=region, fmt=fmt)
+    """Import like the CLI does (vCards read by adapters.vcard): the caller commits."""
+    raw = path.read_bytes()
+    if (fmt or guess_format(path, raw)) == "vcard":
+        cards = read_vcards(raw, path.name)
+        report = import_contacts(session, cards, default_region=region, source_name=path.name)
+    else:
+        report = import_customers(session, path, default_region=region)
     session.commit()
     return report
 
@@ -390,7 +397,7 @@ def test_a_broken_card_is_reported_with_its_line_and_the_others_import(
     report = run(session, write(tmp_path, "cards.vcf", text))
 
     assert [str(p) for p in report.problems] == [
-        "line 9: unreadable vCard: Failed to parse line: EMAIL;TYPE=work",
+        "line 9: unreadable vCard: not a content line: 'EMAIL;TYPE=work'",
         "line 11: vCard without END:VCARD",
         "line 20: phone '12': not a valid phone number (region DE)",
     ]
@@ -416,6 +423,43 @@ def test_vcard_21_quoted_printable(session: Session, tmp_path: Path) -> None:
         "Müller",
     )
     assert points(joerg) >= {("phone", "+4915123456789", "mobile")}
+
+
+def test_vcard_addresses_websites_and_categories(session: Session, tmp_path: Path) -> None:
+    text = (
+        "BEGIN:VCARD\nVERSION:3.0\nFN:Ann Example\nEMAIL:ann@example.org\n"
+        "ADR;TYPE=HOME:;;1 Home Road;Springfield;;;\n"
+        "item1.ADR:;;2 Office Park;Hamburg;HH;20095;Germany\nitem1.X-ABLabel:_$!<Work>!$_\n"
+        "URL:https://ann.example\nCATEGORIES:VIP,Press\nEND:VCARD\n"
+    )
+
+    assert run(session, write(tmp_path, "ann.vcf", text)).created == 1
+
+    ann = person_with(session, "ann@example.org")
+    assert (ann.street, ann.locality, ann.postal_code) == ("2 Office Park", "Hamburg", "20095")
+    assert ann.website == "https://ann.example"
+    assert sorted(c.name for c in ann.categories) == ["Press", "VIP"]
+
+
+def test_an_edited_card_without_uid_updates_its_customer(session: Session, tmp_path: Path) -> None:
+    # the parser makes up a UID from the card's content; it is no external_id
+    card = "BEGIN:VCARD\nVERSION:3.0\nFN:Ann Example\nEMAIL:ann@example.org\n{}END:VCARD\n"
+    assert run(session, write(tmp_path, "ann.vcf", card.format(""))).created == 1
+
+    report = run(session, write(tmp_path, "ann.vcf", card.format("TITLE:CEO\n")))
+
+    assert (report.updated, report.problems) == (1, [])
+    ann = person_with(session, "ann@example.org")
+    assert (ann.title, ann.external_id) == ("CEO", None)
+
+
+def test_a_vcard_in_windows_1252_is_read(session: Session, tmp_path: Path) -> None:
+    text = "BEGIN:VCARD\r\nVERSION:2.1\r\nN:Müller;Jörg\r\nEMAIL:joerg@example.org\r\nEND:VCARD\r\n"
+
+    report = run(session, write(tmp_path, "old.vcf", text, encoding="cp1252"))
+
+    assert (report.created, report.problems) == (1, [])
+    assert person_with(session, "joerg@example.org").display_name == "Jörg Müller"
 
 
 def test_the_format_is_guessed_from_the_content(session: Session, tmp_path: Path) -> None:

@@ -169,3 +169,21 @@ def test_mbox_append_and_rewrite(tmp_path: Path, db_url: str) -> None:
     assert "│ tb      │   0 │     2 │" in crmsync(config, "sync").output
     entries = timeline(config, "--customer", "acme.example")
     assert [e["subject"] for e in entries] == ["Mail 3", "Mail 2", "Mail 1"]
+
+
+def test_import_customers_from_a_vcard_file(tmp_path: Path, db_url: str) -> None:
+    config = write_config(tmp_path, db_url, "")
+    assert crmsync(config, "init").exit_code == 0
+    cards = tmp_path / "contacts.vcf"
+    cards.write_bytes(
+        (SAMPLE / "customers.vcf").read_bytes()
+        + b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Bob Broken\r\nEMAIL;TYPE=work\r\nEND:VCARD\r\n"
+    )
+
+    result = crmsync(config, "import", "customers", str(cards))
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"{cards}:49: unreadable vCard: not a content line: 'EMAIL;TYPE=work'\n"
+    )
+    assert result.stdout.startswith("created 4, updated 0, unchanged 0, refused 1;")
