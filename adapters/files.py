@@ -1,4 +1,16 @@
-"""Local mail files: a Maildir (with Maildir++ subfolders) or an mbox file.
+"""Local files: mail in a Maildir (with Maildir++ subfolders), an mbox file or a folder
+of mbox files (Thunderbird's "Local Folders" and ImapMail folders); calendars and
+contacts in a folder of .ics files, a folder of .vcf files or a vdir (see
+adapters.fileitems).
+
+Formats (``format`` in the account's config; "auto" tells them apart by what is at
+``path``): "maildir", "mbox", "mboxes" (a folder of mbox files), "ics", "vcf", "vdir".
+
+In a folder of mbox files, each mbox is one collection whose id is its path relative
+to the folder (``Archives.sbd/2024``) and whose name drops the ``.sbd`` of
+Thunderbird's subfolders (``Archives/2024``). Thunderbird's own files next to them
+(``.msf`` indexes, ``.dat``, ``.json``, ``.html``) are not mail and are skipped: a file
+counts as an mbox when it starts with ``From `` (or is empty beside its ``.msf``).
 
 Cursors (DESIGN.md, "files: mtime/name"):
 
@@ -8,40 +20,71 @@ Cursors (DESIGN.md, "files: mtime/name"):
 - mbox: the byte offset after the last message taken, and the file's identity.
   Appends continue from there; a file that shrank or was replaced (compacted by
   Thunderbird) raises :class:`InvalidCursorError`, and sync reads it again
-  (ingest is idempotent).
+  (ingest is idempotent). Each mbox of a folder of them has its own.
+- .ics/.vcf folders and vdirs: {file name: [size, mtime_ns]} (adapters.fileitems).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from adapters.base import BatchLimits, Source
 from adapters.errors import InvalidCursorError, ItemError, SourceError
+from adapters.fileitems import item_kind, pull_items, vdir_collections
 from adapters.mime import parse_mail
 from adapters.records import Batch, Collection, ItemFailure, MailRecord
 
 MAILDIR_PARTS = ("cur", "new", "tmp")
+FORMATS = ("maildir", "mbox", "mboxes", "ics", "vcf", "vdir")
+#: Thunderbird's files beside its mbox files: never mail
+NOT_MBOX = {".msf", ".dat", ".json", ".html", ".htm", ".sqlite", ".log", ".js", ".txt", ".bak"}
 
 
 class FilesSource(Source):
-    """Mail from a Maildir folder tree or an mbox file on this machine (read-only)."""
+    """Mail, calendars or contacts from files on this machine (read-only)."""
 
     kind = "files"
 
-    def __init__(self, *, path: Path, format: str = "auto", account: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        path: Path,
+        format: str = "auto",
+        account: str = "",
+        window_back: timedelta | None = None,
+        window_ahead: timedelta | None = None,
+    ) -> None:
         self.path = path
         self.account = account
-        self.format = _detect(path) if format == "auto" else format
-        if self.format not in ("maildir", "mbox"):
-            raise SourceError(f"{path}: neither a Maildir nor an mbox file", account=account)
+        self.window_back, self.window_ahead = window_back, window_ahead
+        self.format = detect(path) if format == "auto" else format
+        if self.format not in FORMATS:
+            raise SourceError(
+                f"{path}: not a Maildir, an mbox file, a folder of mbox files, "
+                "a folder of .ics or .vcf files, or a vdir",
+                account=account,
+            )
+        wants_file = self.format == "mbox"
+        if not (path.is_file() if wants_file else path.is_dir()):
+            what = "a file" if wants_file else "a folder"
+            raise SourceError(f"{path}: not {what} (format {self.format!r})", account=account)
 
     def collections(self) -> list[Collection]:
         if self.format == "mbox":
             return [Collection(id=self.path.name, name=self.path.name)]
+        if self.format == "mboxes":
+            return [
+                Collection(id=rel, name=rel.replace(".sbd/", "/")) for rel in _mbox_files(self.path)
+            ]
+        if self.format in ("ics", "vcf"):
+            kind = "calendar" if self.format == "ics" else "contacts"
+            return [Collection(id=self.path.name, name=self.path.name, kind=kind)]
+        if self.format == "vdir":
+            return vdir_collections(self.path)
         found = [Collection(id="INBOX", name="INBOX")]
         for child in sorted(self.path.iterdir()):
             if child.name.startswith(".") and _is_maildir(child):  # Maildir++ subfolder
@@ -53,20 +96,73 @@ class FilesSource(Source):
         self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
     ) -> Iterator[Batch]:
         if self.format == "mbox":
-            yield from _pull_mbox(self.path, cursor, limits)
+            yield from _pull_mbox(self.path, collection.id, cursor, limits)
+        elif self.format == "mboxes":
+            yield from _pull_mbox(self.path / collection.id, collection.id, cursor, limits)
+        elif self.format in ("ics", "vcf", "vdir"):
+            folder = self.path if self.format != "vdir" else self.path / collection.id
+            yield from pull_items(
+                folder,
+                collection.kind,
+                cursor,
+                limits,
+                window_back=self.window_back,
+                window_ahead=self.window_ahead,
+            )
         else:
             folder = self.path if collection.id == "INBOX" else self.path / f".{collection.id}"
             yield from _pull_maildir(folder, cursor, limits)
 
 
-def _detect(path: Path) -> str:
-    if path.is_dir() and _is_maildir(path):
-        return "maildir"
+def detect(path: Path) -> str:
+    """The format of what is at ``path``, or "unknown"."""
     if path.is_file():
-        with path.open("rb") as handle:
-            if handle.read(5) == b"From ":
-                return "mbox"
+        return "mbox" if _starts_mbox(path) else "unknown"
+    if not path.is_dir():
+        return "unknown"
+    if _is_maildir(path):
+        return "maildir"
+    kind = item_kind(path)
+    if kind is not None:
+        return "ics" if kind == "calendar" else "vcf"
+    if vdir_collections(path):
+        return "vdir"
+    if _mbox_files(path) or any(path.glob("*.msf")):
+        return "mboxes"
     return "unknown"
+
+
+def _starts_mbox(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def _mbox_files(root: Path) -> list[str]:
+    """The mbox files under ``root`` (Thunderbird's layout: subfolders of a folder
+    ``X`` are in ``X.sbd``), as sorted POSIX paths relative to ``root``."""
+    found: list[str] = []
+
+    def walk(folder: Path, prefix: str) -> None:
+        try:
+            children = sorted(folder.iterdir())
+        except OSError:
+            return
+        for child in children:
+            if child.name.startswith("."):
+                continue
+            if child.is_dir():
+                if child.name.endswith(".sbd"):
+                    walk(child, f"{prefix}{child.name}/")
+            elif child.suffix.lower() not in NOT_MBOX and child.is_file():
+                empty = child.stat().st_size == 0
+                if _starts_mbox(child) or (empty and child.with_name(child.name + ".msf").exists()):
+                    found.append(prefix + child.name)
+
+    walk(root, "")
+    return found
 
 
 def _is_maildir(path: Path) -> bool:
@@ -131,12 +227,23 @@ def _maildir_flags(filename: str) -> tuple[str, ...]:
 # -- mbox ---------------------------------------------------------------------------
 
 
-def _pull_mbox(path: Path, cursor: dict[str, Any] | None, limits: BatchLimits) -> Iterator[Batch]:
-    stat = path.stat()
+def _pull_mbox(
+    path: Path, collection: str, cursor: dict[str, Any] | None, limits: BatchLimits
+) -> Iterator[Batch]:
+    try:
+        stat = path.stat()
+        with path.open("rb"):
+            pass
+    except FileNotFoundError as exc:
+        raise SourceError(f"{path} is gone") from exc
+    except OSError as exc:  # unreadable (permissions): reported, the other mboxes go on
+        reason = f"{collection}: cannot read: {exc.strerror or exc}"
+        yield Batch((), dict(cursor or {}), (), (ItemFailure(collection, reason),))
+        return
     offset = 0
     if cursor:
         if cursor.get("inode") != stat.st_ino or stat.st_size < cursor["offset"]:
-            raise InvalidCursorError(f"{path} was rewritten", collection=path.name)
+            raise InvalidCursorError(f"{path} was rewritten", collection=collection)
         offset = cursor["offset"]
     records: list[MailRecord] = []
     failures: list[ItemFailure] = []

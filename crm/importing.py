@@ -320,10 +320,41 @@ def _split(cell: str) -> list[str]:
 
 def _store(session: Session, record: CustomerRecord, region: str) -> Outcome:
     """Create or update the customer of one record."""
-    checked = _check(record, region)
+    return store_customer(session, record, default_region=region)[0]
+
+
+def store_customer(
+    session: Session, record: CustomerRecord, *, default_region: str
+) -> tuple[Outcome, Owner]:
+    """Create or update the customer of one record (no savepoint); and that customer.
+
+    Raises :class:`RowError` or :class:`InvalidValueError` when the record cannot be stored.
+    """
+    checked = _check(record, default_region)
     if record.kind == "organization":
         return _store_organization(session, record, checked)
     return _store_person(session, record, checked)
+
+
+def find_customer(session: Session, record: CustomerRecord, *, default_region: str) -> Owner | None:
+    """The stored customer a record describes ("Who a row is"), creating nothing.
+
+    Raises :class:`RowError` or :class:`InvalidValueError` as :func:`store_customer` does.
+    """
+    checked = _check(record, default_region)
+    if record.kind == "organization":
+        return _find_organization(session, record, checked.domains)
+    org = None
+    if record.organization:
+        same_name = select(Organization).where(
+            func.lower(Organization.name) == func.lower(record.organization)
+        )
+        org = _one_or_none(
+            session.scalars(same_name).all(), f"several organizations named {record.organization!r}"
+        )
+        if org is None:  # nobody works at an organization that does not exist yet
+            return _find_person(session, record, checked, "", None)
+    return _find_person(session, record, checked, _display_name(record), org)
 
 
 def _check(record: CustomerRecord, region: str) -> _Checked:
@@ -341,7 +372,9 @@ def _check(record: CustomerRecord, region: str) -> _Checked:
     )
 
 
-def _store_person(session: Session, record: CustomerRecord, checked: _Checked) -> Outcome:
+def _store_person(
+    session: Session, record: CustomerRecord, checked: _Checked
+) -> tuple[Outcome, Person]:
     """Create or update a person, their organization, addresses and numbers."""
     if checked.domains:
         raise RowError("domains: only an organization may have domains")
@@ -362,10 +395,12 @@ def _store_person(session: Session, record: CustomerRecord, checked: _Checked) -
         person.organization, changed = org, True
     changed |= _add_contact_points(session, person, checked)
     changed |= _add_card_fields(person, record)
-    return _outcome(created, changed or org_created)
+    return _outcome(created, changed or org_created), person
 
 
-def _store_organization(session: Session, record: CustomerRecord, checked: _Checked) -> Outcome:
+def _store_organization(
+    session: Session, record: CustomerRecord, checked: _Checked
+) -> tuple[Outcome, Organization]:
     """Create or update an organization, its domains, addresses and numbers."""
     misplaced = [n for n in PERSON_ONLY if getattr(record, n)]
     if misplaced:
@@ -383,7 +418,7 @@ def _store_organization(session: Session, record: CustomerRecord, checked: _Chec
     changed |= _add_domains(session, org, checked.domains)
     changed |= _add_contact_points(session, org, checked)
     changed |= _add_card_fields(org, record)
-    return _outcome(created, changed)
+    return _outcome(created, changed), org
 
 
 def _add_card_fields(target: Owner, record: CustomerRecord) -> bool:

@@ -240,6 +240,43 @@ class CustomerCategory(Base):
     )
 
 
+class CustomerFieldSource(Base):
+    """A value a contact source contributed to a customer (see :mod:`crm.contacts`).
+
+    One row per value: a phone number or e-mail address (``value`` normalized), a
+    title, the web site, the postal address (its five parts joined by newlines), a
+    category or the organization. ``account_id``, ``collection`` and ``remote_id`` (the
+    card's href) say where it came from; ``removed_at`` is set when the card no longer
+    states the value or was deleted at the source (the CRM keeps the value).
+    """
+
+    __tablename__ = "customer_field_sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    field: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    collection: Mapped[str] = mapped_column(String(512))
+    remote_id: Mapped[str] = mapped_column(String(512))
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+
+    person: Mapped[Person | None] = relationship()
+    organization: Mapped[Organization | None] = relationship()
+    account: Mapped[Account] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("person_id IS NOT NULL OR organization_id IS NOT NULL", name="owner"),
+        Index("ix_customer_field_sources_remote", "account_id", "remote_id"),
+    )
+
+
 # -- the CardDAV export: change tracking and the rendered cards ------------------------
 
 

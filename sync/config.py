@@ -153,6 +153,8 @@ class AccountConfig:
     #: calendars: how far back and ahead recurring events are expanded
     past: float = 365 * 86400.0
     future: float = 365 * 86400.0
+    #: contacts: "enrich" (add to known customers) or "import" (also create them)
+    policy: str = "enrich"
     #: for an account added in the web view: decrypts its stored password when called
     secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
@@ -291,7 +293,7 @@ IMAP = {
 }
 FILES = {
     "path": Key(s.text),
-    "format": Key(s.choice("auto", "maildir", "mbox"), "auto"),
+    "format": Key(s.choice("auto", "maildir", "mbox", "mboxes", "ics", "vcf", "vdir"), "auto"),
 }
 CALDAV = {
     "url": Key(s.text),
@@ -302,8 +304,19 @@ CALDAV = {
     "past": Key(s.duration(0), "365d"),
     "future": Key(s.duration(0), "365d"),
 }
-KINDS = {"imap": IMAP, "files": FILES, "caldav": CALDAV}
-LATER_KINDS = ("ews", "graph", "carddav")  # known, adapters still to come
+CARDDAV = {
+    "url": Key(s.text),
+    "username": Key(s.text),
+    "password_env": Key(s.env_name, None),
+    "password_command": Key(s.command, None),
+    "books": Key(s.array_of(s.text, "address book names or paths"), []),
+    "policy": Key(s.choice("enrich", "import"), "enrich"),
+    "tls_verify": Key(s.boolean, True),
+}
+KINDS = {"imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV}
+LATER_KINDS = ("ews", "graph")  # known, adapters still to come
+#: the kinds, as messages list them
+KIND_NAMES = '"imap", "caldav", "carddav" or "files"'
 _SECTIONS = {
     "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
     "sync": SYNC, "accounts": ACCOUNT,
@@ -412,7 +425,7 @@ def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> Acco
     values = s.read_table(data, schema, where, problems)
     if kind == "imap":
         _check_imap(data, values, where, base_dir, problems)
-    elif kind == "caldav":
+    elif kind in ("caldav", "carddav"):
         _check_dav(data, values, where, problems)
     else:
         _check_files(values, where, base_dir, problems)
@@ -427,13 +440,11 @@ def _kind(data: dict[str, Any], where: str, problems: list[str]) -> str | None:
     """The account's kind if this version can sync it; else the problem is reported."""
     kind = data.get("kind")
     if kind is None:
-        problems.append(f'{where}.kind: required ("imap", "caldav" or "files")')
+        problems.append(f"{where}.kind: required ({KIND_NAMES})")
     elif kind in LATER_KINDS:
         problems.append(f'{where}.kind: "{kind}" is not supported yet')
     elif kind not in KINDS:
-        problems.append(
-            f'{where}.kind: expected "imap", "caldav" or "files", got {s.describe(kind)}'
-        )
+        problems.append(f"{where}.kind: expected {KIND_NAMES}, got {s.describe(kind)}")
     else:
         return str(kind)
     return None
@@ -472,7 +483,7 @@ def _check_dav(
                 f" this machine (localhost, 127.0.0.1, ::1), not {parts.hostname}; use https"
             )
     _check_password_source(data, where, problems)
-    values["folders"] = tuple(values.pop("calendars"))
+    values["folders"] = tuple(values.pop("calendars" if "calendars" in values else "books"))
 
 
 def _check_password_source(data: dict[str, Any], where: str, problems: list[str]) -> None:

@@ -26,8 +26,9 @@ from adapters.errors import (
     TransientError,
     describe,
 )
-from adapters.records import Batch, Collection, EventRecord, MailRecord
+from adapters.records import Batch, Collection, ContactRecord, EventRecord, MailRecord
 from crm.archive import Archive
+from crm.contacts import ingest_contacts
 from crm.db import will_write
 from crm.ingest import IngestResult, ingest_mail
 from crm.matching import MatchPolicy
@@ -173,7 +174,7 @@ class Runner:
         try:
             with self._open(account) as source:
                 for collection in source.collections():
-                    self._sync_collection(source, account_id, collection, result)
+                    self._sync_collection(source, account, account_id, collection, result)
         except (SourceError, ConfigError) as exc:
             self._failed(result, exc)
         except Exception as exc:  # a bug or the database: the run is closed as failed
@@ -198,9 +199,14 @@ class Runner:
         log.warning("sync of %s failed: %s", result.account, result.error)
 
     def _sync_collection(
-        self, source: Source, account_id: int, collection: Collection, result: AccountResult
+        self,
+        source: Source,
+        account: AccountConfig,
+        account_id: int,
+        collection: Collection,
+        result: AccountResult,
     ) -> None:
-        folder = _Folder(account_id, collection, utcnow())
+        folder = _Folder(account_id, collection, utcnow(), account.policy)
         with self.sessions() as session:
             cursor = load_cursor(session, account_id, collection.id)
         try:
@@ -241,6 +247,7 @@ class Runner:
         account_id, collection = folder.account_id, folder.collection.id
         mails = [r for r in batch.records if isinstance(r, MailRecord)]
         events = [r for r in batch.records if isinstance(r, EventRecord)]
+        contacts = [r for r in batch.records if isinstance(r, ContactRecord)]
         step.ingest = ingest_mail(
             session,
             account_id=account_id,
@@ -261,6 +268,21 @@ class Runner:
             )
             step.ingest += IngestResult(
                 new=meetings.new, known=meetings.known + meetings.updated, skipped=meetings.skipped
+            )
+        if contacts or folder.collection.kind == "contacts":
+            cards = ingest_contacts(
+                session,
+                account_id=account_id,
+                collection=collection,
+                records=contacts,
+                policy=folder.contacts_policy,
+                default_region=self.config.crm.default_region,
+                deleted=batch.deleted,
+            )
+            step.ingest += IngestResult(
+                new=cards.created,
+                known=cards.enriched + cards.unchanged,
+                skipped=cards.unmatched + len(cards.problems),
             )
         step.quarantined = quarantine(session, account_id, collection, batch.failures)
         save_cursor(session, account_id, collection, batch.cursor)
@@ -289,6 +311,8 @@ class _Folder:
     account_id: int
     collection: Collection
     started_at: datetime
+    #: contacts: the account's policy, "enrich" or "import" (see crm.contacts)
+    contacts_policy: str = "enrich"
 
     def record(self, session: Session, **what: Any) -> None:
         record_folder(

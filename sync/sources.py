@@ -48,6 +48,19 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             window_ahead=timedelta(seconds=account.future),
             account=account.name,
         )
+    if account.kind == "carddav":
+        from adapters.carddav import CardDavSource
+
+        return CardDavSource(
+            url=account.url or "",
+            username=account.username or "",
+            password=_password(account),
+            books=account.folders,
+            tls_verify=account.tls_verify,
+            ca_file=str(account.ca_file) if account.ca_file else None,
+            timeout=settings.timeout_seconds,
+            account=account.name,
+        )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
 
 

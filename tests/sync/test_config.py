@@ -370,9 +370,9 @@ def test_kind_is_required_and_checked(tmp_path):
         """,
     )
     assert found == [
-        'accounts[0].kind: required ("imap", "caldav" or "files")',
+        'accounts[0].kind: required ("imap", "caldav", "carddav" or "files")',
         'accounts[1].kind: "ews" is not supported yet',
-        'accounts[2].kind: expected "imap", "caldav" or "files", got string "pop3"',
+        'accounts[2].kind: expected "imap", "caldav", "carddav" or "files", got string "pop3"',
     ]
 
 
@@ -454,7 +454,8 @@ def test_files_account_path_resolved_against_config_dir(tmp_path):
 def test_files_account_path_must_exist(tmp_path):
     text = '[[accounts]]\nname = "m"\nkind = "files"\npath = "mail"\nformat = "mbx"\n'
     assert problems(tmp_path, text) == [
-        'accounts[0].format: expected one of "auto", "maildir", "mbox", got string "mbx"',
+        'accounts[0].format: expected one of "auto", "maildir", "mbox", "mboxes", "ics",'
+        ' "vcf", "vdir", got string "mbx"',
         f"accounts[0].path: {tmp_path}/mail does not exist",
     ]
 
@@ -550,11 +551,13 @@ def test_example_loads_cleanly(tmp_path, monkeypatch):
     monkeypatch.setenv("ALICE_MAIL_PASSWORD", "s3cret")
     config = load_config(tmp_path / "config.toml")
     names = [account.name for account in config.accounts]
-    assert names == ["alice-mail", "sample-mail", "alice-calendar"]
+    assert names == ["alice-mail", "sample-mail", "alice-calendar", "alice-contacts"]
     assert config.account("alice-mail").password() == "s3cret"
     calendar = config.account("alice-calendar")
     assert calendar.url == "https://cloud.example.com/remote.php/dav/"
     assert calendar.folders == () and calendar.past == calendar.future == 365 * 86400
+    contacts = config.account("alice-contacts")
+    assert (contacts.kind, contacts.folders, contacts.policy) == ("carddav", (), "enrich")
     assert config.account("sample-mail").path == tmp_path / "sync" / "sample" / "mail"
 
 
@@ -598,3 +601,22 @@ def test_example_documents_every_key():
     schemas = [DATABASE, CRM, ARCHIVE, WEB, SYNC, ACCOUNT, *KINDS.values()]
     keys = {key for schema in schemas for key in schema} | {"kind"}
     assert keys - written == set()
+
+
+CARDDAV = """
+[[accounts]]
+name = "alice-contacts"
+kind = "carddav"
+url = "https://dav.example.com/"
+username = "alice"
+password_env = "ALICE_PW"
+"""
+
+
+def test_carddav_account_books_and_policy(tmp_path):
+    account = load(tmp_path, CARDDAV + 'books = ["Contacts"]\npolicy = "import"\n').accounts[0]
+    assert (account.kind, account.folders, account.policy) == ("carddav", ("Contacts",), "import")
+    assert load(tmp_path, CARDDAV).accounts[0].policy == "enrich"
+    found = problems(tmp_path, CARDDAV + 'policy = "merge"\ncalendars = ["Work"]\n')
+    assert any(p.startswith("accounts[0].policy: expected one of") for p in found), found
+    assert any("calendars" in p and 'only for accounts of kind "caldav"' in p for p in found)
