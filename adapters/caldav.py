@@ -118,10 +118,20 @@ class CalDavSource(Source):
         if stored and now - datetime.fromisoformat(stored[0]) - self.window_back > WINDOW_SLACK:
             log.info("%s: the window moved; reading %s afresh", self.account, collection.name)
             cursor = {}
+        # The CalendarServer ctag first: where the server keeps one, an unchanged calendar
+        # costs one small PROPFIND (a sync-collection REPORT costs the server a look at
+        # every object: 0.45 s for 5,000 on Radicale). Read before the changes, so a
+        # change made in between is found next time.
+        ctag = self._ctag(calendar)
+        if ctag is not None and cursor.get("ctag") == ctag and cursor.get("window"):
+            return
         changed, deleted, new_cursor = self._changes(calendar, collection, cursor)
         new_cursor["window"] = [window[0].isoformat(), window[1].isoformat()]
-        same_state = new_cursor.get("token") == cursor.get("token") and (
-            cursor.get("token") is not None or new_cursor.get("etags") == cursor.get("etags")
+        new_cursor["ctag"] = ctag
+        same_state = (
+            new_cursor.get("token") == cursor.get("token")
+            and new_cursor.get("ctag") == cursor.get("ctag")
+            and (cursor.get("token") is not None or new_cursor.get("etags") == cursor.get("etags"))
         )
         if not changed and not deleted and same_state:
             return  # nothing changed: one round trip
@@ -180,6 +190,12 @@ class CalDavSource(Source):
         changed = [h for h, tag in etags.items() if before.get(h) != tag]
         deleted = sorted(h for h in before if h not in etags)
         return changed, deleted, {"token": None, "etags": etags}
+
+    def _ctag(self, calendar: Any) -> str | None:
+        """The calendar's CalendarServer getctag, or None where the server has none."""
+        with self._errors():
+            value = calendar.get_property(_getctag(), use_cached=False)
+        return str(value) if value else None
 
     def _etags(self, calendar: Any) -> dict[str, str]:
         from caldav.elements import dav
@@ -246,6 +262,16 @@ class _ErrorMap:
             raise SourceError(message, account=self.account) from exc
         if isinstance(exc, OSError | TimeoutError) or "Connection" in type(exc).__name__:
             raise TransientError(message, account=self.account) from exc
+
+
+def _getctag() -> Any:
+    """A CS:getctag property element (the caldav library has none of its own)."""
+    from caldav.elements.base import BaseElement
+
+    class GetCTag(BaseElement):
+        tag = "{http://calendarserver.org/ns/}getctag"
+
+    return GetCTag()
 
 
 def _expired(exc: BaseException) -> bool:
