@@ -107,27 +107,12 @@ def login_state(session: Session, name: str, client: str) -> tuple[bool, bool]:
     return locked, counted
 
 
-def has_failures(session: Session, name: str) -> bool:
-    """True when failed logins of this user name are counted (a success clears them)."""
-    key = throttle_keys(name, "-", "dav")[0]
-    return session.get(LoginThrottle, key) is not None
-
-
 def clear_failures(session: Session, name: str) -> None:
     """Forget the failed logins of this user name after a successful one."""
     row = session.get(LoginThrottle, throttle_keys(name, "-", "dav")[0])
     if row is not None:
         session.delete(row)
         session.flush()
-
-
-def is_throttled(session: Session, name: str, client: str) -> bool:
-    """True while this user name or address must wait after too many failures."""
-    now = utcnow()
-    rows = session.scalars(
-        select(LoginThrottle).where(LoginThrottle.key.in_(throttle_keys(name, client, "dav")))
-    )
-    return any(r.locked_until is not None and r.locked_until > now for r in rows)
 
 
 def record_failed(session: Session, name: str, client: str, password: str) -> bool:

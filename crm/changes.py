@@ -58,11 +58,6 @@ def next_value(session: Session) -> int:
     return int(value)
 
 
-def current_value(session: Session) -> int:
-    """The counter's value: the sync token of the newest committed change."""
-    return int(session.scalar(select(ChangeCounter.value).where(ChangeCounter.id == 1)) or 0)
-
-
 def touch_people(session: Session, seq: int, organization_ids: Iterable[int]) -> None:
     """Stamp ``seq`` on the people of these organizations (their ORG line changed)."""
     ids = sorted(set(organization_ids))
@@ -164,16 +159,6 @@ def install() -> None:
     """Track card changes in every ORM session (idempotent)."""
     if not event.contains(Session, "before_flush", _before_flush):
         event.listen(Session, "before_flush", _before_flush)
-
-
-def latest_seq(session: Session) -> int:
-    """The highest value stamped on any customer or tombstone (for checks and tests)."""
-    values = [
-        session.scalar(select(func.max(Person.card_seq))),
-        session.scalar(select(func.max(Organization.card_seq))),
-        session.scalar(select(func.max(CardTombstone.seq))),
-    ]
-    return max(int(v or 0) for v in values)
 
 
 def prune_tombstones(session: Session, keep: timedelta) -> int:

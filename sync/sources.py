@@ -17,16 +17,12 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
     if account.kind == "imap":
         from adapters.imap import ImapSource
 
-        try:
-            password = account.password()
-        except ConfigError as exc:
-            raise AuthError(str(exc), account=account.name) from None
         return ImapSource(
             host=account.host or "",
             port=account.port or 993,
             security=account.security,
             username=account.username or "",
-            password=password,
+            password=_password(account),
             folders=account.folders,
             tls_verify=account.tls_verify,
             ca_file=str(account.ca_file) if account.ca_file else None,

@@ -9,10 +9,7 @@ ORM, the server's next DAV request sees (cards are rendered lazily).
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import textwrap
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,7 @@ from crm.secrets import generate_key
 from crm.users import add_user, use_hasher
 from tests.carddav.clients import client_env
 from tests.carddav.customers import Customers, add_customers
-from tests.servers.crmsync_web import RunningCrmsync, crmsync_command
+from tests.servers.crmsync_web import RunningCrmsync, start_run, stop_run
 
 # Argon2 with production parameters costs ~0.1 s a hash; these tests need only a few.
 use_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
@@ -82,41 +79,6 @@ def _write_config(root: Path, db_url: str) -> Path:
     return config
 
 
-def _start(config: Path, log: Path, env: dict[str, str]) -> RunningCrmsync:
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*crmsync_command(), "--config", str(config), "-v", "run", "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE,
-            stderr=out,
-            text=True,
-            env={**env, "PYTHONUNBUFFERED": "1"},
-        )
-    assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if "serving the web view at " in line:
-            url = line.split("serving the web view at ", 1)[1].split()[0]
-            return RunningCrmsync(url=url, config=config, process=process, log=log)
-        if not line and process.poll() is not None:
-            break
-    process.kill()
-    process.wait()
-    raise AssertionError(f"crmsync run did not start:\n{log.read_text(errors='replace')}")
-
-
-def _stop(server: RunningCrmsync) -> None:
-    process = server.process
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    if process.stdout:
-        process.stdout.close()
-
-
 @pytest.fixture
 def dav_site(db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> Iterator[DavSite]:
     """``crmsync run`` on a fresh database (SQLite, then PostgreSQL) with the test
@@ -130,9 +92,9 @@ def dav_site(db_url: str, sessions: sessionmaker[Session], tmp_path: Path) -> It
     root = tmp_path / "server"
     root.mkdir()
     env = client_env(tmp_path / "home")
-    server = _start(_write_config(root, db_url), root / "crmsync.log", env)
+    server = start_run(_write_config(root, db_url), root / "crmsync.log", env, START_TIMEOUT)
     try:
         yield DavSite(server, sessions, customers, passwords, env)
     finally:
-        _stop(server)
+        stop_run(server)
         print(f"--- log of crmsync run ---\n{server.log_text()}")  # shown when a test fails

@@ -127,28 +127,40 @@ def crmsync_web(tmp_path: Path, crmsync_web_template: Path) -> Iterator[RunningC
     shutil.copy(crmsync_web_template / "secret.key", tmp_path / "secret.key")
     shutil.copytree(crmsync_web_template / "archive", tmp_path / "archive")
     config = write_config(tmp_path)
-    log = tmp_path / "crmsync.log"
+    server = start_run(config, tmp_path / "crmsync.log")
+    try:
+        yield server
+    finally:
+        stop_run(server)
+
+
+def start_run(
+    config: Path, log: Path, env: dict[str, str] | None = None, timeout: float = 30
+) -> RunningCrmsync:
+    """``crmsync run`` on ``config``, listening on a free loopback port (stderr to ``log``)."""
     with log.open("w") as out:
         process = subprocess.Popen(
             [*crmsync_command(), "--config", str(config), "-v", "run", "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=out,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"},
         )
-    url = _wait_for_url(process, log)
-    server = RunningCrmsync(url=url, config=config, process=process, log=log)
+    url = _wait_for_url(process, log, timeout)
+    return RunningCrmsync(url=url, config=config, process=process, log=log)
+
+
+def stop_run(server: RunningCrmsync) -> None:
+    """Stop it as a service manager would (SIGTERM), killing it after 20 s."""
+    process = server.process
+    process.send_signal(signal.SIGTERM)
     try:
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout:
-            process.stdout.close()
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout:
+        process.stdout.close()
 
 
 def _wait_for_url(process: subprocess.Popen[str], log: Path, timeout: float = 30) -> str:
@@ -161,4 +173,5 @@ def _wait_for_url(process: subprocess.Popen[str], log: Path, timeout: float = 30
         if not line and process.poll() is not None:
             break
     process.kill()
+    process.wait()
     raise AssertionError(f"crmsync run did not start:\n{log.read_text(errors='replace')}")

@@ -7,6 +7,7 @@ for the same few properties of every card.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.utils import format_datetime
@@ -95,6 +96,11 @@ def collection_props(ctx: r.Ctx, res: r.Resource) -> dict[Name, Render]:
         )
     elif isinstance(res, r.BookResource):
         book = res.book
+
+        @functools.cache
+        def token() -> str:  # sync-token and getctag are the same value: read it once
+            return escape(sync_token(book.slug, sync_state(ctx.session).token))
+
         props.update(
             {
                 (DAV, "resourcetype"): lambda: "<D:collection/><C:addressbook/>",
@@ -103,12 +109,8 @@ def collection_props(ctx: r.Ctx, res: r.Resource) -> dict[Name, Render]:
                 (CARDDAV, "supported-address-data"): lambda: ADDRESS_DATA_TYPES,
                 (CARDDAV, "max-resource-size"): lambda: str(MAX_BODY),
                 (DAV, "supported-report-set"): lambda: REPORTS_OF_BOOK,
-                (DAV, "sync-token"): lambda: escape(
-                    sync_token(book.slug, sync_state(ctx.session).token)
-                ),
-                (CS, "getctag"): lambda: escape(
-                    sync_token(book.slug, sync_state(ctx.session).token)
-                ),
+                (DAV, "sync-token"): token,
+                (CS, "getctag"): token,
             }
         )
     return props
