@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,8 @@ class WebConfig:
 
     listen: str = "127.0.0.1:8080"
     behind_proxy: bool = False
+    #: folders under which an admin may add a ``files`` account in the web view
+    file_roots: tuple[Path, ...] = ()
 
     @property
     def host(self) -> str:
@@ -157,6 +159,8 @@ class AccountConfig:
     policy: str = "enrich"
     #: for an account added in the web view: decrypts its stored password when called
     secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    #: for an account added in the web view: what is wrong with its stored settings
+    problems: tuple[str, ...] = ()
 
     def password(self) -> str:
         """The password, fetched now: from ``secret`` (an account added in the web view),
@@ -239,7 +243,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
         database=_database(tables["database"], base_dir, problems),
         crm=CrmConfig(**s.check_table(tables["crm"], CRM, "crm", problems)),
         archive=_archive(tables["archive"], base_dir, problems),
-        web=WebConfig(**s.check_table(tables["web"], WEB, "web", problems)),
+        web=_web(tables["web"], base_dir, problems),
         secrets=_secrets(tables["secrets"], base_dir, problems),
         sync=_sync(tables["sync"], problems),
         accounts=_accounts(data.get("accounts", []), base_dir, problems),
@@ -264,6 +268,7 @@ ARCHIVE = {"path": Key(s.text, "var/archive")}
 WEB = {
     "listen": Key(s.listen, "127.0.0.1:8080"),
     "behind_proxy": Key(s.boolean, False),
+    "file_roots": Key(s.array_of(s.text, "folders"), ["var/import"]),
 }
 SECRETS = {
     "key_file": Key(s.text, "var/secret.key"),
@@ -294,6 +299,8 @@ IMAP = {
 FILES = {
     "path": Key(s.text),
     "format": Key(s.choice("auto", "maildir", "mbox", "mboxes", "ics", "vcf", "vdir"), "auto"),
+    "past": Key(s.duration(0), "365d"),
+    "future": Key(s.duration(0), "365d"),
 }
 CALDAV = {
     "url": Key(s.text),
@@ -303,6 +310,8 @@ CALDAV = {
     "calendars": Key(s.array_of(s.text, "calendar names or paths"), []),
     "past": Key(s.duration(0), "365d"),
     "future": Key(s.duration(0), "365d"),
+    "tls_verify": Key(s.boolean, True),
+    "ca_file": Key(s.text, None),
 }
 CARDDAV = {
     "url": Key(s.text),
@@ -312,8 +321,11 @@ CARDDAV = {
     "books": Key(s.array_of(s.text, "address book names or paths"), []),
     "policy": Key(s.choice("enrich", "import"), "enrich"),
     "tls_verify": Key(s.boolean, True),
+    "ca_file": Key(s.text, None),
 }
 KINDS = {"imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV}
+#: the kinds that log in with a password
+PASSWORD_KINDS = ("imap", "caldav", "carddav")
 LATER_KINDS = ("ews", "graph")  # known, adapters still to come
 #: the kinds, as messages list them
 KIND_NAMES = '"imap", "caldav", "carddav" or "files"'
@@ -363,6 +375,12 @@ def _database_url(url: str, base_dir: Path) -> str:
     if not found or found[2] in ("", ":memory:") or found[2].startswith("/"):
         return url
     return f"{found[1]}:///{_resolve(base_dir, found[2])}{found[3] or ''}"
+
+
+def _web(data: dict[str, Any], base_dir: Path, problems: list[str]) -> WebConfig:
+    values = s.check_table(data, WEB, "web", problems)
+    roots = values.pop("file_roots") or []
+    return WebConfig(**values, file_roots=tuple(_resolve(base_dir, r) for r in roots))
 
 
 def _archive(data: dict[str, Any], base_dir: Path, problems: list[str]) -> ArchiveConfig:
@@ -422,14 +440,28 @@ def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> Acco
     for other, keys in KINDS.items():
         explain.update({key: _other_kind(other, kind) for key in keys if key not in schema})
     s.report_unknown(data, [*ACCOUNT, "kind", *schema], where, problems, explain)
-    values = s.read_table(data, schema, where, problems)
+    values = kind_settings(kind, data, where, base_dir, problems)
+    if kind in PASSWORD_KINDS:
+        _check_password_source(data, where, problems)
+    return AccountConfig(kind=kind, interval_seconds=interval, **common, **values)
+
+
+def kind_settings(
+    kind: str, data: Mapping[str, Any], where: str, base_dir: Path, problems: list[str]
+) -> dict[str, Any]:
+    """The keys of an account of ``kind`` read from ``data`` and checked together, as
+    :class:`AccountConfig` takes them; what is wrong goes to ``problems``. Shared by the
+    config file and the accounts added in the web view (:mod:`sync.stored`)."""
+    values = s.read_table(data, KINDS[kind], where, problems)
     if kind == "imap":
-        _check_imap(data, values, where, base_dir, problems)
+        _check_imap(values, where, problems)
     elif kind in ("caldav", "carddav"):
-        _check_dav(data, values, where, problems)
+        _check_dav(values, where, problems)
     else:
         _check_files(values, where, base_dir, problems)
-    return AccountConfig(kind=kind, interval_seconds=interval, **common, **values)
+    if values.get("ca_file") is not None:
+        values["ca_file"] = _existing(base_dir, values["ca_file"], f"{where}.ca_file", problems)
+    return values
 
 
 def _other_kind(other: str, kind: str) -> str:
@@ -450,9 +482,7 @@ def _kind(data: dict[str, Any], where: str, problems: list[str]) -> str | None:
     return None
 
 
-def _check_imap(
-    data: dict[str, Any], values: dict[str, Any], where: str, base_dir: Path, problems: list[str]
-) -> None:
+def _check_imap(values: dict[str, Any], where: str, problems: list[str]) -> None:
     """The IMAP rules between keys; fills in the port from the security."""
     security, host = values["security"], values["host"]
     if values["port"] is None and security is not None:
@@ -463,14 +493,9 @@ def _check_imap(
             f' for a loopback host (localhost, 127.0.0.1, ::1), not "{host}";'
             ' use "ssl" or "starttls"'
         )
-    _check_password_source(data, where, problems)
-    if values["ca_file"] is not None:
-        values["ca_file"] = _existing(base_dir, values["ca_file"], f"{where}.ca_file", problems)
 
 
-def _check_dav(
-    data: dict[str, Any], values: dict[str, Any], where: str, problems: list[str]
-) -> None:
+def _check_dav(values: dict[str, Any], where: str, problems: list[str]) -> None:
     """A DAV account: an http(s) URL (plain http only to this machine), one password source."""
     url = values["url"]
     if url is not None:
@@ -482,7 +507,6 @@ def _check_dav(
                 f'{where}.url: "http" sends the password unencrypted, so it is allowed only to'
                 f" this machine (localhost, 127.0.0.1, ::1), not {parts.hostname}; use https"
             )
-    _check_password_source(data, where, problems)
     values["folders"] = tuple(values.pop("calendars" if "calendars" in values else "books"))
 
 

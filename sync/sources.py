@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from adapters.base import Source
 from adapters.errors import AuthError
 from sync.config import AccountConfig, ConfigError, SyncConfig
 
 
 def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
-    """The source for ``account``; a password that cannot be had is an :class:`AuthError`."""
+    """The source for ``account``; a password that cannot be had, or stored settings that
+    do not hold, are an :class:`AuthError` (the account needs an admin)."""
+    if account.problems:
+        where = f'account "{account.name}"'
+        raise AuthError(f"{where}: " + "; ".join(account.problems), account=account.name)
     if account.kind == "files":
         from adapters.files import FilesSource
 
         assert account.path is not None  # validated at load
-        return FilesSource(path=account.path, format=account.format, account=account.name)
+        return FilesSource(
+            path=account.path,
+            format=account.format,
+            account=account.name,
+            window_back=timedelta(seconds=account.past),
+            window_ahead=timedelta(seconds=account.future),
+        )
     if account.kind == "imap":
         from adapters.imap import ImapSource
 
@@ -30,8 +42,6 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             account=account.name,
         )
     if account.kind == "caldav":
-        from datetime import timedelta
-
         from adapters.caldav import CalDavSource
 
         return CalDavSource(
@@ -42,6 +52,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             timeout=settings.timeout_seconds,
             window_back=timedelta(seconds=account.past),
             window_ahead=timedelta(seconds=account.future),
+            tls_verify=_verify(account),
             account=account.name,
         )
     if account.kind == "carddav":
@@ -65,3 +76,10 @@ def _password(account: AccountConfig) -> str:
         return account.password()
     except ConfigError as exc:
         raise AuthError(str(exc), account=account.name) from None
+
+
+def _verify(account: AccountConfig) -> bool | str:
+    """The caldav library's ``ssl_verify_cert``: off, on, or the CA file to trust."""
+    if not account.tls_verify:
+        return False
+    return str(account.ca_file) if account.ca_file else True

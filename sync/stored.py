@@ -1,18 +1,24 @@
 """Accounts added in the web view, read from the ``accounts`` table as :class:`AccountConfig`.
 
-The web view stores an IMAP account's connection settings as JSON in
-``Account.settings`` (``host``, ``port``, ``security``, ``username``,
-``folders``, ``tls_verify``) and its password in ``Account.secret``, encrypted
-with the key from ``[secrets]`` (:mod:`crm.secrets`). The password is decrypted
-only when the account connects (:attr:`AccountConfig.secret`), so a missing key
-or settings that do not validate fail that account's run, with the reason as
-its error, and nothing else.
+The web view stores an account's settings as JSON in ``Account.settings``, with
+the keys an account of that kind has in the config file (an IMAP account's
+``host``, ``port``, ``security``, ``username``, ``folders``, ``tls_verify``; a
+CalDAV account's ``url``, ``username``, ``calendars``, ``past``, ``future``,
+``tls_verify``; ...) less where a password comes from: the password is in
+``Account.secret``, encrypted with the key from ``[secrets]``
+(:mod:`crm.secrets`). The settings are checked by the config file's own rules
+(:func:`sync.config.kind_settings`), and a ``files`` account's path must lie
+under one of ``[web] file_roots``. The password is decrypted only when the
+account connects (:attr:`AccountConfig.secret`), so a missing key or settings
+that do not validate fail that account's run, with the reason as its error, and
+nothing else.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -20,26 +26,29 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm.models import Account
 from crm.secrets import SecretBox, SecretKeyError
-from sync import configschema as s
-from sync.config import IMAP, AccountConfig, Config, ConfigError
+from sync.config import KINDS, AccountConfig, Config, ConfigError, kind_settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 300.0
-#: the keys of ``Account.settings``: those of an IMAP account in the config file,
-#: less where the password comes from (it is in ``Account.secret``) and ``ca_file``
+#: the settings keys of each kind: the config file's, less the password sources and the
+#: CA file (a path on the server is not the web view's to choose)
 SETTINGS = {
-    key: IMAP[key] for key in ("host", "port", "security", "username", "folders", "tls_verify")
+    kind: tuple(k for k in keys if k not in ("password_env", "password_command", "ca_file"))
+    for kind, keys in KINDS.items()
 }
 
 
-def stored_accounts(session: Session, box: SecretBox | None) -> list[AccountConfig]:
+def stored_accounts(
+    session: Session, box: SecretBox | None, file_roots: Sequence[Path] = ()
+) -> list[AccountConfig]:
     """Every account added in the web view (``origin="web"``), enabled or not, by name.
 
     ``box`` decrypts the passwords when they are used; with None, using one is a
     :class:`ConfigError` saying there is no key.
     """
-    return [_account(row, box, "no key is configured to decrypt it") for row in _web_rows(session)]
+    why = "no key is configured to decrypt it"
+    return [account_from_settings(row, box, why, file_roots) for row in _web_rows(session)]
 
 
 def all_accounts(config: Config, sessions: sessionmaker[Session]) -> list[AccountConfig]:
@@ -59,7 +68,7 @@ def all_accounts(config: Config, sessions: sessionmaker[Session]) -> list[Accoun
                 'account "%s" is in the config file and in the web view: using the file', row.name
             )
             continue
-        stored.append(_account(row, box, why))
+        stored.append(account_from_settings(row, box, why, config.web.file_roots))
     return [*config.accounts, *stored]
 
 
@@ -77,42 +86,48 @@ def _open_box(config: Config) -> tuple[SecretBox | None, str]:
         return None, str(exc)
 
 
-def _account(row: Account, box: SecretBox | None, why: str) -> AccountConfig:
-    """The row as an account of kind imap; settings that do not validate become its error."""
+def account_from_settings(
+    row: Account, box: SecretBox | None, why: str, file_roots: Sequence[Path] = ()
+) -> AccountConfig:
+    """The row as an account of its kind; settings that do not validate become its error
+    (:attr:`AccountConfig.problems`: opening it fails with them)."""
     where = f'account "{row.name}"'
     problems: list[str] = []
-    settings = row.settings if isinstance(row.settings, dict) else {}
-    values = _settings(settings, row.kind, problems)
+    values = settings_values(row.kind, row.settings, file_roots, problems)
     return AccountConfig(
         name=row.name,
-        kind="imap",
+        kind=row.kind if row.kind in KINDS else "imap",
         owner=row.owner or None,
         enabled=row.enabled,
         interval_seconds=row.interval_seconds or DEFAULT_INTERVAL,
         secret=_secret(where, row.secret, box, why, problems),
+        problems=tuple(problems),
         **values,
     )
 
 
-def _settings(settings: dict[str, Any], kind: str, problems: list[str]) -> dict[str, Any]:
-    """The connection settings, checked as the config file's are; defaults where invalid."""
-    if kind != "imap":
-        problems.append(f'kind: only IMAP accounts can be added in the web view, not "{kind}"')
-    values = s.read_table(settings, SETTINGS, "settings", problems)
-    security, host = values["security"] or "ssl", values["host"] or ""
-    if security == "none" and host and not s.is_loopback(host):
-        problems.append(
-            f'settings.security: "none" would send the password unencrypted to "{host}";'
-            ' use "ssl" or "starttls"'
-        )
-    return {
-        "host": host,
-        "port": values["port"] or (993 if security == "ssl" else 143),
-        "security": security,
-        "username": values["username"] or "",
-        "folders": values["folders"] or ("INBOX", "\\Sent"),
-        "tls_verify": values["tls_verify"] if values["tls_verify"] is not None else True,
-    }
+def settings_values(
+    kind: str, settings: Any, file_roots: Sequence[Path], problems: list[str]
+) -> dict[str, Any]:
+    """Stored ``settings`` of an account of ``kind`` checked as the config file's are, as
+    :class:`AccountConfig` takes them; what is wrong goes to ``problems``."""
+    if kind not in KINDS:
+        problems.append(f'kind: "{kind}" accounts cannot be added in the web view')
+        kind = "imap"
+    data = settings if isinstance(settings, dict) else {}
+    known = {k: v for k, v in data.items() if k in SETTINGS[kind]}
+    unknown = [k for k in data if k not in known]
+    problems.extend(f"settings.{k}: not a setting of {kind} accounts" for k in unknown)
+    values = kind_settings(kind, known, "settings", Path("/"), problems)
+    if kind == "files" and values.get("path") is not None:
+        path = Path(values["path"])
+        if not any(path.is_relative_to(root) for root in file_roots):
+            allowed = ", ".join(str(r) for r in file_roots) or "none configured"
+            problems.append(
+                f"settings.path: {path} is not under a folder open to the web view"
+                f" ([web] file_roots: {allowed})"
+            )
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _secret(

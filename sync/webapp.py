@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -20,8 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.errors import SourceError, describe
 from crm.secrets import SecretBox, SecretKeyError
-from sync.config import Config, ConfigError
+from sync.config import AccountConfig, Config, ConfigError
 from sync.runner import match_policy
+from sync.sources import open_source
+from sync.stored import settings_values
 from web.app import create_app
 from web.settings import ConnectionTestError, WebSettings
 
@@ -47,31 +50,31 @@ def build_app(config: Config, sessions: sessionmaker[Session]) -> Flask:
         match_policy=match_policy(config),
         behind_proxy=config.web.behind_proxy,
         test_connection=lambda kind, values, password: probe(config, kind, values, password),
+        check_settings=lambda kind, values: check_settings(config, kind, values),
         config_accounts=frozenset(a.name for a in config.accounts),
     )
     return create_app(settings, sessions)
 
 
-def probe(config: Config, kind: str, values: dict[str, Any], password: str) -> list[str]:
-    """Log in with these settings and list the folders; :class:`ConnectionTestError` with a
-    sentence for the admin when that fails."""
-    if kind != "imap":
-        raise ConnectionTestError(f"testing {kind} accounts is not supported yet")
-    from adapters.imap import ImapSource
+def check_settings(config: Config, kind: str, values: dict[str, Any]) -> list[str]:
+    """What the sync would find wrong with these settings of a web account."""
+    problems: list[str] = []
+    settings_values(kind, values, config.web.file_roots, problems)
+    return problems
 
-    source = ImapSource(
-        host=values["host"],
-        port=int(values["port"]),
-        security=values["security"],
-        username=values["username"],
-        password=password,
-        folders=values.get("folders") or (),
-        tls_verify=bool(values.get("tls_verify", True)),
-        timeout=min(config.sync.timeout_seconds, 20.0),
-        account="test",
-    )
+
+def probe(config: Config, kind: str, values: dict[str, Any], password: str) -> list[str]:
+    """Connect with these settings (as the web view stores them) and name every collection
+    the account offers; :class:`ConnectionTestError` with a sentence for the admin when
+    that fails."""
+    problems: list[str] = []
+    checked = settings_values(kind, values, config.web.file_roots, problems)
+    if problems:
+        raise ConnectionTestError("; ".join(p.removeprefix("settings.") for p in problems))
+    account = AccountConfig(name="test", kind=kind, secret=lambda: password, **checked)
+    timeout = min(config.sync.timeout_seconds, 20.0)
     try:
-        with source:
+        with open_source(account, replace(config.sync, timeout_seconds=timeout)) as source:
             return source.probe()
     except SourceError as exc:
         raise ConnectionTestError(describe(exc).removeprefix("test: ")) from None

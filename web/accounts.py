@@ -1,8 +1,10 @@
-"""Account admin: add, edit, disable and test IMAP accounts in the browser.
+"""Account admin: add, edit, disable and test accounts of every kind in the browser.
 
 A password entered here is encrypted with the configured key before it is
 stored and is never put into a page again; leaving the field empty when editing
-keeps the stored one. Accounts from the config file are listed read-only.
+keeps the stored one. Before anything is saved, the settings are checked by the
+same rules as the config file's (``WebSettings.check_settings``). Accounts from
+the config file are listed read-only.
 """
 
 from __future__ import annotations
@@ -12,16 +14,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_wtf import FlaskForm
-from wtforms import (
-    BooleanField,
-    IntegerField,
-    PasswordField,
-    SelectField,
-    StringField,
-    TextAreaField,
-)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from crm.accounts import (
     AccountError,
@@ -34,6 +26,7 @@ from crm.accounts import (
 from crm.models import Account
 from crm.secrets import SecretKeyError
 from web import db
+from web.accountforms import FORMS, AccountForm
 from web.auth import admins_only
 from web.filters import settings
 from web.settings import ConnectionTestError
@@ -41,94 +34,35 @@ from web.settings import ConnectionTestError
 log = logging.getLogger(__name__)
 bp = Blueprint("accounts", __name__, url_prefix="/admin/accounts")
 admins_only(bp)
-#: a DNS name, an IPv4 address, or an IPv6 address (brackets optional)
-HOSTNAME = (
-    r"^(?=.{1,253}$)[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*\.?$"
-    r"|^\[?[0-9A-Fa-f:.]+\]?$"
-)
-
-
-class AccountForm(FlaskForm):
-    name = StringField(
-        "Name",
-        validators=[
-            DataRequired(),
-            Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$", message="letters, digits, . _ @ -"),
-        ],
-    )
-    owner = StringField("Owner (staff member)", validators=[Optional(), Length(max=128)])
-    host = StringField(
-        "IMAP server", validators=[DataRequired(), Regexp(HOSTNAME, message="not a host name")]
-    )
-    port = IntegerField("Port", validators=[Optional(), NumberRange(1, 65535)])
-    security = SelectField(
-        "Security",
-        choices=[
-            ("ssl", "SSL/TLS (993)"),
-            ("starttls", "STARTTLS (143)"),
-            ("none", "none (143, test servers only)"),
-        ],
-    )
-    username = StringField("User name", validators=[DataRequired(), Length(max=320)])
-    password = PasswordField("Password", validators=[Length(max=1024)])
-    folders = TextAreaField(
-        "Folders (one per line; \\Sent = the sent folder)", default="INBOX\n\\Sent"
-    )
-    interval_minutes = IntegerField(
-        "Sync every (minutes)", default=5, validators=[NumberRange(1, 1440)]
-    )
-    tls_verify = BooleanField("Verify the server's certificate", default=True)
-    enabled = BooleanField("Enabled", default=True)
-
-    def settings(self) -> dict[str, Any]:
-        """The connection settings as stored in ``Account.settings`` (no password)."""
-        security = self.security.data
-        return {
-            "host": self.host.data.strip().strip("[]"),
-            "port": self.port.data or (993 if security == "ssl" else 143),
-            "security": security,
-            "username": self.username.data.strip(),
-            "folders": [f.strip() for f in self.folders.data.splitlines() if f.strip()]
-            or ["INBOX"],
-            "tls_verify": bool(self.tls_verify.data),
-        }
-
-    def fill(self, account: Account) -> None:
-        """The form showing a stored account (the password stays empty)."""
-        s = account.settings
-        self.name.data, self.owner.data = account.name, account.owner
-        self.host.data, self.port.data = s.get("host", ""), s.get("port")
-        self.security.data, self.username.data = s.get("security", "ssl"), s.get("username", "")
-        self.folders.data = "\n".join(s.get("folders", ["INBOX"]))
-        self.tls_verify.data = s.get("tls_verify", True)
-        interval = account.interval_seconds or settings().default_interval_seconds
-        self.interval_minutes.data = max(1, round(interval / 60))
-        self.enabled.data = account.enabled
 
 
 @bp.route("")
 def index() -> ResponseReturnValue:
-    return render_template("accounts.html", accounts=list_accounts(db.session()))
+    return render_template("accounts.html", accounts=list_accounts(db.session()), forms=FORMS)
 
 
 @bp.route("/new", methods=["GET", "POST"])
 def new() -> ResponseReturnValue:
-    form = AccountForm()
+    kind = request.args.get("kind", "imap")
+    if kind not in FORMS:
+        abort(404)
+    form = FORMS[kind]()
     if request.method == "POST" and request.form.get("action") == "test":
         return _test_and_render(form, None)
-    if form.validate_on_submit():
-        if not form.password.data:
-            form.password.errors.append("enter the password of the mailbox")
+    if form.validate_on_submit() and _settings_hold(form):
+        password = form.password.data if form.has_password else ""
+        if form.has_password and not password:
+            form.password.errors.append("enter the password of the account")
         else:
             session = db.session()
             try:
                 account = add_web_account(
                     session,
                     name=form.name.data,
-                    kind="imap",
+                    kind=kind,
                     owner=form.owner.data or "",
                     settings=form.settings(),
-                    secret=settings().secret_box.encrypt(form.password.data),
+                    secret=settings().secret_box.encrypt(password) if password else None,
                     interval_seconds=form.interval_minutes.data * 60.0,
                 )
                 account.enabled = bool(form.enabled.data)
@@ -146,21 +80,24 @@ def new() -> ResponseReturnValue:
 @bp.route("/<int:account_id>/edit", methods=["GET", "POST"])
 def edit(account_id: int) -> ResponseReturnValue:
     account = _web_account(account_id)
-    form = AccountForm()
+    if account.kind not in FORMS:
+        abort(404)
+    form = FORMS[account.kind]()
     form.name.data = account.name  # the name is the account's identity: not editable
     if request.method == "GET":
-        form.fill(account)
+        form.fill(account, settings().default_interval_seconds)
     elif request.form.get("action") == "test":
         return _test_and_render(form, account)
-    elif form.validate_on_submit():
+    elif form.validate_on_submit() and _settings_hold(form):
         box = settings().secret_box
         session = db.session()
+        password = form.password.data if form.has_password else ""
         update_web_account(
             session,
             account,
             owner=form.owner.data or "",
             settings=form.settings(),
-            secret=box.encrypt(form.password.data) if form.password.data else None,
+            secret=box.encrypt(password) if password else None,
             interval_seconds=form.interval_minutes.data * 60.0,
             enabled=bool(form.enabled.data),
         )
@@ -199,11 +136,34 @@ def test_connection(form: AccountForm, account: Account | None) -> dict[str, Any
     if tester is None:
         return {"ok": False, "folders": [], "message": "testing is not available here"}
     try:
-        password = form.password.data or _stored_password(account)
-        folders = tester("imap", form.settings(), password)
+        password = ""
+        if form.has_password:
+            password = form.password.data or _stored_password(account)
+        found = tester(form.kind, form.settings(), password)
     except (ConnectionTestError, SecretKeyError) as exc:
         return {"ok": False, "folders": [], "message": str(exc)}
-    return {"ok": True, "folders": folders, "message": f"Logged in; {len(folders)} folders."}
+    done = "Logged in" if form.has_password else "Read the folder"
+    noun = form.collections[len(found) != 1]
+    return {"ok": True, "folders": found, "message": f"{done}; {len(found)} {noun}."}
+
+
+def _settings_hold(form: AccountForm) -> bool:
+    """Whether the settings pass the rules the sync applies to them; if not, each problem
+    is shown at its field (or at the name when no field matches)."""
+    check = settings().check_settings
+    if check is None:
+        return True
+    problems = check(form.kind, form.settings())
+    for problem in problems:
+        key, _, text = problem.partition(": ")
+        field = _FIELD_OF.get(key.removeprefix("settings."), key.removeprefix("settings."))
+        target = form._fields.get(field, form.name)
+        target.errors = [*target.errors, text or problem]
+    return not problems
+
+
+#: stored settings keys shown by another field
+_FIELD_OF = {"past": "past_days", "future": "future_days"}
 
 
 def _stored_password(account: Account | None) -> str:

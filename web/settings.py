@@ -21,6 +21,8 @@ class ConnectionTestError(Exception):
 
 #: (kind, settings, password) -> the folders found on the server
 ConnectionTester = Callable[[str, dict[str, Any], str], list[str]]
+#: (kind, settings) -> what is wrong with them, each as "settings.key: why"
+SettingsChecker = Callable[[str, dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class WebSettings:
     #: tests: CSRF checks off (the route tests keep them on and send tokens)
     testing: bool = False
     test_connection: ConnectionTester | None = None
+    check_settings: SettingsChecker | None = None
     #: names of accounts that come from the config file (shown read-only)
     config_accounts: frozenset[str] = frozenset()
     default_interval_seconds: float = 300.0

@@ -20,7 +20,12 @@ T = TypeVar("T")
 
 
 def make_config(
-    tmp_path: Path, db_url: str, accounts: Sequence[dict[str, Any]] = (), **sync: Any
+    tmp_path: Path,
+    db_url: str,
+    accounts: Sequence[dict[str, Any]] = (),
+    *,
+    web: dict[str, Any] | None = None,
+    **sync: Any,
 ) -> Config:
     """A config on ``db_url`` with a fresh secret key in ``tmp_path/secret.key``."""
     key_file = tmp_path / "secret.key"
@@ -33,6 +38,7 @@ def make_config(
         "secrets": {"key_file": str(key_file), "key_env": "CRMSYNC_TEST_NO_SUCH_KEY"},
         "sync": sync,
         "accounts": list(accounts),
+        "web": web or {},
     }
     return parse_config(data, base_dir=tmp_path)
 

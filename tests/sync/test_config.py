@@ -111,7 +111,9 @@ def test_empty_file_is_all_defaults(tmp_path):
     assert config.database.url == f"sqlite:///{tmp_path}/var/crmsync.db"
     assert config.archive.path == tmp_path / "var" / "archive"
     assert config.crm == CrmConfig(default_region="DE", internal_domains=())
-    assert config.web == WebConfig(listen="127.0.0.1:8080", behind_proxy=False)
+    assert config.web == WebConfig(
+        listen="127.0.0.1:8080", behind_proxy=False, file_roots=(tmp_path / "var" / "import",)
+    )
     assert config.secrets == SecretsConfig(tmp_path / "var" / "secret.key", "CRMSYNC_SECRET_KEY")
     assert config.sync == SyncConfig(
         batch_max_items=500, batch_max_bytes=25_000_000, timeout_seconds=60.0

@@ -75,7 +75,9 @@ def test_settings_that_would_send_the_password_in_clear_are_refused(
     settings = {**account_row(sessions, "bob-mail").settings, "host": "mail.example.org"}
     change_web_account(sessions, "bob-mail", settings=settings)
     [account] = all_accounts(config, sessions)
-    with pytest.raises(ConfigError, match=r'settings\.security: "none" would send'):
+    with pytest.raises(
+        ConfigError, match=r'settings\.security: "none" sends the password unencrypted'
+    ):
         account.password()
 
 

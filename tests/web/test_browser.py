@@ -18,6 +18,7 @@ from crm.db import make_engine, make_sessionmaker
 from tests.servers.browser import BrowserPage
 from tests.servers.crmsync_web import ADMIN_PASSWORD, RunningCrmsync
 from tests.servers.dovecot import DovecotServer, ImapUser
+from tests.servers.radicale import RadicaleServer
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +124,34 @@ def test_add_an_account_test_it_and_see_its_first_sync(
     expect(page.locator("details.entry", has_text="Neue Sendung ab Bremen")).to_have_count(1)
     log = crmsync_web.log_text()
     assert imap_user.password not in log and "not the password" not in log
+    assert not browser_page.console_errors, browser_page.console_errors
+
+
+def test_add_a_carddav_account_and_test_it_in_the_browser(
+    crmsync_web: RunningCrmsync, browser_page: BrowserPage, radicale: RadicaleServer
+) -> None:
+    radicale.make_addressbook(displayname="Field staff contacts")
+    page = browser_page.page
+    log_in(page, crmsync_web.url)
+    page.get_by_role("link", name="Accounts").click()
+    page.get_by_role("link", name="Add a CardDAV address book").click()
+    expect(page.get_by_role("heading", name="Add a CardDAV address book account")).to_be_visible()
+    page.get_by_label("Name").first.fill("alice-contacts")
+    page.get_by_label("Server URL").fill(radicale.url)
+    page.get_by_label("User name").fill(radicale.username)
+    page.get_by_label("Password").fill(radicale.password)
+    page.get_by_label("Contacts policy").select_option("import")
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("#test-result")
+    expect(result).to_contain_text("Logged in")
+    expect(result.locator("li", has_text="Field staff contacts")).to_have_count(1)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("heading", name="Sync status")).to_be_visible()
+    page.get_by_role("link", name="Accounts").click()
+    row = page.locator("tr[data-account=alice-contacts]")
+    expect(row).to_contain_text("carddav")
+    expect(row).to_contain_text(f"{radicale.username} @ {radicale.url}")
+    assert radicale.password not in crmsync_web.log_text()
     assert not browser_page.console_errors, browser_page.console_errors
 
 

@@ -1,0 +1,236 @@
+"""The forms of the account admin page, one per account kind.
+
+Each form turns its fields into the settings an account of its kind has in the
+config file (:meth:`settings`, stored as JSON in ``Account.settings``) and back
+(:meth:`fill`). The password is never part of the settings: it is stored
+encrypted in ``Account.secret``, and a ``files`` account has none.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from crm.models import Account
+
+#: a DNS name, an IPv4 address, or an IPv6 address (brackets optional)
+HOSTNAME = (
+    r"^(?=.{1,253}$)[A-Za-z0-9][A-Za-z0-9-]{0,62}(\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*\.?$"
+    r"|^\[?[0-9A-Fa-f:.]+\]?$"
+)
+URL = r"^https?://[^\s/?#]+(/\S*)?$"
+_DAYS = re.compile(r"^(\d+)d$")
+
+
+class AccountForm(FlaskForm):
+    """What every account has: a name, an owner, how often it syncs, whether it does."""
+
+    #: the account kind this form edits, and how the page names it
+    kind: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    #: whether the account logs in with a password
+    has_password: ClassVar[bool] = True
+    #: what "test connection" lists: one, many
+    collections: ClassVar[tuple[str, str]] = ("folder", "folders")
+
+    name = StringField(
+        "Name",
+        validators=[
+            DataRequired(),
+            Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$", message="letters, digits, . _ @ -"),
+        ],
+    )
+    owner = StringField("Owner (staff member)", validators=[Optional(), Length(max=128)])
+    interval_minutes = IntegerField(
+        "Sync every (minutes)", default=5, validators=[NumberRange(1, 1440)]
+    )
+    enabled = BooleanField("Enabled", default=True)
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as stored in ``Account.settings`` (no password)."""
+        raise NotImplementedError
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        """Show stored settings in the fields."""
+        raise NotImplementedError
+
+    def fill(self, account: Account, default_interval: float) -> None:
+        """The form showing a stored account (the password stays empty)."""
+        self.name.data, self.owner.data = account.name, account.owner
+        self.fill_settings(account.settings if isinstance(account.settings, dict) else {})
+        interval = account.interval_seconds or default_interval
+        self.interval_minutes.data = max(1, round(interval / 60))
+        self.enabled.data = account.enabled
+
+
+def _lines(text: str | None) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def _days(value: Any, default: int = 365) -> int:
+    """Days from a stored duration such as ``"365d"`` (what the form writes)."""
+    found = _DAYS.match(value) if isinstance(value, str) else None
+    return int(found[1]) if found else default
+
+
+class ImapForm(AccountForm):
+    kind, title = "imap", "an IMAP account"
+
+    host = StringField(
+        "IMAP server", validators=[DataRequired(), Regexp(HOSTNAME, message="not a host name")]
+    )
+    port = IntegerField("Port", validators=[Optional(), NumberRange(1, 65535)])
+    security = SelectField(
+        "Security",
+        choices=[
+            ("ssl", "SSL/TLS (993)"),
+            ("starttls", "STARTTLS (143)"),
+            ("none", "none (143, test servers only)"),
+        ],
+    )
+    username = StringField("User name", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[Length(max=1024)])
+    folders = TextAreaField(
+        "Folders (one per line; \\Sent = the sent folder)", default="INBOX\n\\Sent"
+    )
+    tls_verify = BooleanField("Verify the server's certificate", default=True)
+
+    def settings(self) -> dict[str, Any]:
+        security = self.security.data
+        return {
+            "host": self.host.data.strip().strip("[]"),
+            "port": self.port.data or (993 if security == "ssl" else 143),
+            "security": security,
+            "username": self.username.data.strip(),
+            "folders": _lines(self.folders.data) or ["INBOX"],
+            "tls_verify": bool(self.tls_verify.data),
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.host.data, self.port.data = settings.get("host", ""), settings.get("port")
+        self.security.data = settings.get("security", "ssl")
+        self.username.data = settings.get("username", "")
+        self.folders.data = "\n".join(settings.get("folders", ["INBOX"]))
+        self.tls_verify.data = settings.get("tls_verify", True)
+
+
+class _DavForm(AccountForm):
+    url = StringField(
+        "Server URL",
+        validators=[DataRequired(), Length(max=2048), Regexp(URL, message="not an http(s) URL")],
+    )
+    username = StringField("User name", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[Length(max=1024)])
+    tls_verify = BooleanField("Verify the server's certificate", default=True)
+
+
+class CalDavForm(_DavForm):
+    kind, title = "caldav", "a CalDAV calendar account"
+    collections = ("calendar", "calendars")
+
+    calendars = TextAreaField("Calendars (one per line; empty: every calendar)")
+    past_days = IntegerField(
+        "Expand recurring meetings back (days)", default=365, validators=[NumberRange(0, 3650)]
+    )
+    future_days = IntegerField("and ahead (days)", default=365, validators=[NumberRange(0, 3650)])
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "url": self.url.data.strip(),
+            "username": self.username.data.strip(),
+            "calendars": _lines(self.calendars.data),
+            "past": f"{self.past_days.data}d",
+            "future": f"{self.future_days.data}d",
+            "tls_verify": bool(self.tls_verify.data),
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.url.data, self.username.data = settings.get("url", ""), settings.get("username", "")
+        self.calendars.data = "\n".join(settings.get("calendars", []))
+        self.past_days.data = _days(settings.get("past"))
+        self.future_days.data = _days(settings.get("future"))
+        self.tls_verify.data = settings.get("tls_verify", True)
+
+
+class CardDavForm(_DavForm):
+    kind, title = "carddav", "a CardDAV address book account"
+    collections = ("address book", "address books")
+
+    books = TextAreaField("Address books (one per line; empty: every address book)")
+    policy = SelectField(
+        "Contacts policy",
+        choices=[
+            ("enrich", "enrich: add phone numbers and addresses to known customers"),
+            ("import", "import: also create the people and organizations"),
+        ],
+    )
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "url": self.url.data.strip(),
+            "username": self.username.data.strip(),
+            "books": _lines(self.books.data),
+            "policy": self.policy.data,
+            "tls_verify": bool(self.tls_verify.data),
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.url.data, self.username.data = settings.get("url", ""), settings.get("username", "")
+        self.books.data = "\n".join(settings.get("books", []))
+        self.policy.data = settings.get("policy", "enrich")
+        self.tls_verify.data = settings.get("tls_verify", True)
+
+
+class FilesForm(AccountForm):
+    kind, title = "files", "a folder of files"
+    collections = ("collection", "collections")
+    has_password = False
+
+    path = StringField(
+        "Folder or file on the server", validators=[DataRequired(), Length(max=4096)]
+    )
+    format = SelectField(
+        "Format",
+        choices=[
+            ("auto", "find out"),
+            ("maildir", "Maildir"),
+            ("mbox", "one mbox file"),
+            ("mboxes", "a folder of mbox files (Thunderbird)"),
+            ("ics", "a folder of .ics files"),
+            ("vcf", "a folder of .vcf files"),
+            ("vdir", "a vdir (vdirsyncer)"),
+        ],
+    )
+    past_days = IntegerField(
+        "Expand recurring meetings back (days)", default=365, validators=[NumberRange(0, 3650)]
+    )
+    future_days = IntegerField("and ahead (days)", default=365, validators=[NumberRange(0, 3650)])
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "path": self.path.data.strip(),
+            "format": self.format.data,
+            "past": f"{self.past_days.data}d",
+            "future": f"{self.future_days.data}d",
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.path.data, self.format.data = settings.get("path", ""), settings.get("format", "auto")
+        self.past_days.data = _days(settings.get("past"))
+        self.future_days.data = _days(settings.get("future"))
+
+
+FORMS: dict[str, type[AccountForm]] = {
+    form.kind: form for form in (ImapForm, CalDavForm, CardDavForm, FilesForm)
+}
