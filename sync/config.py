@@ -157,6 +157,16 @@ class AccountConfig:
     future: float = 365 * 86400.0
     #: contacts: "enrich" (add to known customers) or "import" (also create them)
     policy: str = "enrich"
+    #: ews: the service account's way in, and what it reads
+    auth: str = "ntlm"
+    access: str = "impersonation"
+    autodiscover: bool = False
+    version: str = "auto"
+    mailboxes: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    calendar: bool = True
+    contacts: bool = True
+    private_categories: tuple[str, ...] = ()
     #: for an account added in the web view: decrypts its stored password when called
     secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     #: for an account added in the web view: what is wrong with its stored settings
@@ -323,12 +333,36 @@ CARDDAV = {
     "tls_verify": Key(s.boolean, True),
     "ca_file": Key(s.text, None),
 }
-KINDS = {"imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV}
+EWS = {
+    "url": Key(s.text, None),
+    "autodiscover": Key(s.boolean, False),
+    "username": Key(s.text),
+    "password_env": Key(s.env_name, None),
+    "password_command": Key(s.command, None),
+    "auth": Key(s.choice("ntlm", "basic"), "ntlm"),
+    "access": Key(s.choice("impersonation", "delegate"), "impersonation"),
+    "mailboxes": Key(s.array_of(s.email, "e-mail addresses"), []),
+    "groups": Key(s.array_of(s.email, "e-mail addresses"), []),
+    "folders": Key(s.array_of(s.text, "folder names or paths"), ["Inbox", "Sent Items"]),
+    "calendar": Key(s.boolean, True),
+    "contacts": Key(s.boolean, True),
+    "policy": Key(s.choice("enrich", "import"), "enrich"),
+    "private_categories": Key(s.array_of(s.text, "category names"), ["Private", "Privat"]),
+    "past": Key(s.duration(0), "365d"),
+    "future": Key(s.duration(0), "365d"),
+    "version": Key(s.text, "auto"),
+    "tls_verify": Key(s.boolean, True),
+    "ca_file": Key(s.text, None),
+}
+KINDS = {
+    "imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV, "ews": EWS,
+}  # fmt: skip
 #: the kinds that log in with a password
-PASSWORD_KINDS = ("imap", "caldav", "carddav")
-LATER_KINDS = ("ews", "graph")  # known, adapters still to come
+PASSWORD_KINDS = ("imap", "caldav", "carddav", "ews")
+_EWS_VERSION = re.compile(r"auto|2013|2013_sp1|2016|2019|se|\d+(\.\d+){1,3}", re.IGNORECASE)
+LATER_KINDS = ("graph",)  # known, adapters still to come
 #: the kinds, as messages list them
-KIND_NAMES = '"imap", "caldav", "carddav" or "files"'
+KIND_NAMES = '"imap", "ews", "caldav", "carddav" or "files"'
 _SECTIONS = {
     "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
     "sync": SYNC, "accounts": ACCOUNT,
@@ -457,6 +491,8 @@ def kind_settings(
         _check_imap(values, where, problems)
     elif kind in ("caldav", "carddav"):
         _check_dav(values, where, problems)
+    elif kind == "ews":
+        _check_ews(values, where, problems)
     else:
         _check_files(values, where, base_dir, problems)
     if values.get("ca_file") is not None:
@@ -497,17 +533,47 @@ def _check_imap(values: dict[str, Any], where: str, problems: list[str]) -> None
 
 def _check_dav(values: dict[str, Any], where: str, problems: list[str]) -> None:
     """A DAV account: an http(s) URL (plain http only to this machine), one password source."""
-    url = values["url"]
-    if url is not None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            problems.append(f"{where}.url: expected an https:// address, got {s.describe(url)}")
-        elif parts.scheme == "http" and not s.is_loopback(parts.hostname):
-            problems.append(
-                f'{where}.url: "http" sends the password unencrypted, so it is allowed only to'
-                f" this machine (localhost, 127.0.0.1, ::1), not {parts.hostname}; use https"
-            )
+    if values["url"] is not None:
+        _check_url(values["url"], f"{where}.url", problems)
     values["folders"] = tuple(values.pop("calendars" if "calendars" in values else "books"))
+
+
+def _check_url(url: str, key: str, problems: list[str]) -> None:
+    """An https URL, or http to this machine only (the password goes along)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problems.append(f"{key}: expected an https:// address, got {s.describe(url)}")
+    elif parts.scheme == "http" and not s.is_loopback(parts.hostname):
+        problems.append(
+            f'{key}: "http" sends the password unencrypted, so it is allowed only to'
+            f" this machine (localhost, 127.0.0.1, ::1), not {parts.hostname}; use https"
+        )
+
+
+def _check_ews(values: dict[str, Any], where: str, problems: list[str]) -> None:
+    """An EWS account: an https endpoint or autodiscover, someone to read, a known version."""
+    if values["autodiscover"] and values["url"]:
+        problems.append(f"{where}: set url or autodiscover = true, not both")
+    elif not values["autodiscover"] and not values["url"]:
+        problems.append(
+            f"{where}.url: required (the EWS endpoint, e.g."
+            ' "https://mail.example.com/EWS/Exchange.asmx"), or set autodiscover = true'
+        )
+    elif values["url"]:
+        _check_url(values["url"], f"{where}.url", problems)
+    if values["mailboxes"] == () and values["groups"] == ():
+        problems.append(f"{where}: list the staff mailboxes to read (mailboxes, or groups)")
+    version = values["version"]
+    if version is not None and not _EWS_VERSION.fullmatch(version):
+        problems.append(
+            f'{where}.version: expected "auto", "2013", "2016", "2019", "se" or a build such'
+            f' as "15.1.2507", got {s.describe(version)}'
+        )
+    if values["autodiscover"] and values["groups"] and not values["mailboxes"]:
+        problems.append(f"{where}: autodiscover needs at least one address in mailboxes")
+    for key in ("mailboxes", "groups", "private_categories"):
+        values[key] = tuple(values[key] or ())
+    values["folders"] = tuple(values["folders"] or ())
 
 
 def _check_password_source(data: dict[str, Any], where: str, problems: list[str]) -> None:

@@ -88,6 +88,7 @@ def match_policy(config: Config, accounts: Iterable[AccountConfig] | None = None
     staff = set(config.crm.staff_addresses)
     mailboxes = config.accounts if accounts is None else accounts
     staff.update(a.username.lower() for a in mailboxes if a.username and "@" in a.username)
+    staff.update(m.lower() for a in mailboxes for m in a.mailboxes)  # Exchange staff mailboxes
     return MatchPolicy(
         internal_domains=frozenset(config.crm.internal_domains),
         staff_addresses=frozenset(staff),

@@ -68,6 +68,33 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             timeout=settings.timeout_seconds,
             account=account.name,
         )
+    if account.kind == "ews":
+        from adapters.ews import EwsSource
+        from adapters.ewsconnect import EwsSettings
+
+        return EwsSource(
+            settings=EwsSettings(
+                url=account.url or "",
+                username=account.username or "",
+                password=_password(account),
+                auth=account.auth,
+                access=account.access,
+                version=account.version,
+                tls_verify=account.tls_verify,
+                ca_file=str(account.ca_file) if account.ca_file else None,
+                timeout=settings.timeout_seconds,
+                autodiscover=account.autodiscover,
+            ),
+            mailboxes=account.mailboxes,
+            groups=account.groups,
+            folders=account.folders,
+            calendar=account.calendar,
+            contacts=account.contacts,
+            private_categories=account.private_categories,
+            window_back=timedelta(seconds=account.past),
+            window_ahead=timedelta(seconds=account.future),
+            account=account.name,
+        )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
 
 

@@ -231,6 +231,68 @@ class FilesForm(AccountForm):
         self.future_days.data = _days(settings.get("future"))
 
 
+class EwsForm(AccountForm):
+    kind, title = "ews", "an Exchange Server account (EWS)"
+    collections = ("mailbox", "mailboxes")
+
+    url = StringField(
+        "EWS endpoint",
+        validators=[Optional(), Length(max=2048), Regexp(URL, message="not an http(s) URL")],
+    )
+    autodiscover = BooleanField("Find the endpoint by autodiscover", default=False)
+    username = StringField("Service account", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[Length(max=1024)])
+    auth = SelectField("Authentication", choices=[("ntlm", "NTLM"), ("basic", "Basic")])
+    access = SelectField(
+        "Access to the mailboxes",
+        choices=[
+            ("impersonation", "impersonation (ApplicationImpersonation role)"),
+            ("delegate", "delegate (full access to each mailbox)"),
+        ],
+    )
+    mailboxes = TextAreaField("Staff mailboxes (one address per line)")
+    groups = TextAreaField("Distribution groups whose members are read (one per line)")
+    folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
+    calendar = BooleanField("Read the calendars", default=True)
+    contacts = BooleanField("Read the contacts", default=True)
+    policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
+    version = StringField(
+        "Exchange version", default="auto", validators=[DataRequired(), Length(max=32)]
+    )
+    tls_verify = BooleanField("Verify the server's certificate", default=True)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "url": (self.url.data or "").strip() or None,
+            "autodiscover": bool(self.autodiscover.data),
+            "username": self.username.data.strip(),
+            "auth": self.auth.data,
+            "access": self.access.data,
+            "mailboxes": _lines(self.mailboxes.data),
+            "groups": _lines(self.groups.data),
+            "folders": _lines(self.folders.data) or ["Inbox"],
+            "calendar": bool(self.calendar.data),
+            "contacts": bool(self.contacts.data),
+            "policy": self.policy.data,
+            "version": self.version.data.strip(),
+            "tls_verify": bool(self.tls_verify.data),
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.url.data = settings.get("url") or ""
+        self.autodiscover.data = settings.get("autodiscover", False)
+        self.username.data = settings.get("username", "")
+        self.auth.data, self.access.data = settings.get("auth"), settings.get("access")
+        self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
+        self.groups.data = "\n".join(settings.get("groups", []))
+        self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
+        self.calendar.data = settings.get("calendar", True)
+        self.contacts.data = settings.get("contacts", True)
+        self.policy.data = settings.get("policy", "enrich")
+        self.version.data = settings.get("version", "auto")
+        self.tls_verify.data = settings.get("tls_verify", True)
+
+
 FORMS: dict[str, type[AccountForm]] = {
-    form.kind: form for form in (ImapForm, CalDavForm, CardDavForm, FilesForm)
+    form.kind: form for form in (ImapForm, EwsForm, CalDavForm, CardDavForm, FilesForm)
 }

@@ -364,18 +364,73 @@ def test_kind_is_required_and_checked(tmp_path):
         name = "a"
         [[accounts]]
         name = "b"
-        kind = "ews"
+        kind = "graph"
         host = "outlook.office365.com"
         [[accounts]]
         name = "c"
         kind = "pop3"
         """,
     )
+    kinds = '"imap", "ews", "caldav", "carddav" or "files"'
     assert found == [
-        'accounts[0].kind: required ("imap", "caldav", "carddav" or "files")',
-        'accounts[1].kind: "ews" is not supported yet',
-        'accounts[2].kind: expected "imap", "caldav", "carddav" or "files", got string "pop3"',
+        f"accounts[0].kind: required ({kinds})",
+        'accounts[1].kind: "graph" is not supported yet',
+        f'accounts[2].kind: expected {kinds}, got string "pop3"',
     ]
+
+
+def test_an_ews_account_needs_an_endpoint_and_mailboxes(tmp_path):
+    found = problems(
+        tmp_path,
+        """
+        [[accounts]]
+        name = "exchange"
+        kind = "ews"
+        username = 'EXAMPLE\\svc-crm'
+        password_env = "EWS_PASSWORD"
+        url = "http://mail.example.com/EWS/Exchange.asmx"
+        version = "2007"
+        [[accounts]]
+        name = "nowhere"
+        kind = "ews"
+        username = "svc"
+        password_env = "EWS_PASSWORD"
+        mailboxes = ["alice@example.com", "not an address"]
+        """,
+    )
+    assert found == [
+        'accounts[0].url: "http" sends the password unencrypted, so it is allowed only to this'
+        " machine (localhost, 127.0.0.1, ::1), not mail.example.com; use https",
+        "accounts[0]: list the staff mailboxes to read (mailboxes, or groups)",
+        'accounts[0].version: expected "auto", "2013", "2016", "2019", "se" or a build such as'
+        ' "15.1.2507", got string "2007"',
+        'accounts[1].mailboxes[1]: string "not an address" is not a valid e-mail address:'
+        " An email address must have an @-sign.",
+        'accounts[1].url: required (the EWS endpoint, e.g.'
+        ' "https://mail.example.com/EWS/Exchange.asmx"), or set autodiscover = true',
+    ]
+
+
+def test_an_ews_account_with_its_defaults(tmp_path):
+    config = load(
+        tmp_path,
+        """
+        [[accounts]]
+        name = "exchange"
+        kind = "ews"
+        url = "https://mail.example.com/EWS/Exchange.asmx"
+        username = "svc-crm@example.com"
+        password_env = "EWS_PASSWORD"
+        groups = ["staff@example.com"]
+        """,
+    )
+    [account] = config.accounts
+    assert (account.auth, account.access, account.version) == ("ntlm", "impersonation", "auto")
+    assert account.folders == ("Inbox", "Sent Items")
+    assert (account.mailboxes, account.groups) == ((), ("staff@example.com",))
+    assert (account.calendar, account.contacts, account.policy) == (True, True, "enrich")
+    assert account.private_categories == ("Private", "Privat")
+    assert account.tls_verify and account.ca_file is None
 
 
 def test_account_names_are_unique_and_plain(tmp_path):
@@ -553,7 +608,7 @@ def test_example_loads_cleanly(tmp_path, monkeypatch):
     monkeypatch.setenv("ALICE_MAIL_PASSWORD", "s3cret")
     config = load_config(tmp_path / "config.toml")
     names = [account.name for account in config.accounts]
-    assert names == ["alice-mail", "sample-mail", "alice-calendar", "alice-contacts"]
+    assert names == ["alice-mail", "sample-mail", "alice-calendar", "alice-contacts", "exchange"]
     assert config.account("alice-mail").password() == "s3cret"
     calendar = config.account("alice-calendar")
     assert calendar.url == "https://cloud.example.com/remote.php/dav/"
@@ -561,6 +616,9 @@ def test_example_loads_cleanly(tmp_path, monkeypatch):
     contacts = config.account("alice-contacts")
     assert (contacts.kind, contacts.folders, contacts.policy) == ("carddav", (), "enrich")
     assert config.account("sample-mail").path == tmp_path / "sync" / "sample" / "mail"
+    exchange = config.account("exchange")
+    assert (exchange.kind, exchange.username) == ("ews", "EXAMPLE\\svc-crmsync")
+    assert exchange.mailboxes == ("alice@example.com", "bob@example.com")
 
 
 def test_caldav_accounts_are_checked(tmp_path):

@@ -73,7 +73,8 @@ def test_the_accounts_page_offers_every_kind(admin: Browser) -> None:
                   "Add a folder of files"):  # fmt: skip
         assert label in page
     assert "Add a CalDAV calendar account" in _text(admin.get("/admin/accounts/new?kind=caldav"))
-    assert admin.get("/admin/accounts/new?kind=ews").status_code == 404
+    assert "Add an Exchange Server account (EWS)" in _text(admin.get("/admin/accounts/new?kind=ews"))
+    assert admin.get("/admin/accounts/new?kind=pop3").status_code == 404
 
 
 def test_a_caldav_account_tested_saved_and_synced(
