@@ -347,6 +347,9 @@ class EwsSource(Source):
                 records.append(contact_record(item, remote_id))
         except ItemError as exc:
             failures.append(ItemFailure(remote_id, exc.reason, raw=_bytes(raw)))
+        except Exception as exc:  # the last guard: one odd item never stops the folder
+            reason = f"item {remote_id}: could not be read ({type(exc).__name__}: {exc})"
+            failures.append(ItemFailure(remote_id, reason, raw=_bytes(raw)))
         return len(raw)
 
 

@@ -179,4 +179,7 @@ def _private(record: EventRecord) -> EventRecord:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    """A plain UTC datetime (exchangelib's EWSDateTime accepts only its own zones)."""
+    if value.tzinfo is None:
+        return datetime(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
+    return datetime.fromtimestamp(value.timestamp(), UTC)

@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.servers.crmsync_web",
     "tests.servers.radicale",
     "tests.servers.xandikos",
+    "tests.servers.ews",
 ]
 
 PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG", "postgresql://postgres@127.0.0.1/test")
