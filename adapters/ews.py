@@ -157,6 +157,17 @@ class EwsSource(Source):
                 raise translate(exc, self.account, address) from None
         return box
 
+    def close(self) -> None:
+        """Close the connections of this pass (exchangelib keeps its protocol objects per
+        endpoint and credentials; their sessions are opened again when next needed)."""
+        protocols = {id(b.account.protocol): b.account.protocol for b in self._boxes.values()
+                     if b.account is not None}  # fmt: skip
+        for protocol in protocols.values():
+            try:
+                protocol.close()
+            except Exception as exc:  # closing never fails a pass
+                log.debug("%s: closing the EWS sessions: %s", self.account, exc)
+
     def mailboxes(self) -> list[str]:
         """The configured mailboxes and the members of the configured groups."""
         if self._expanded is None:
@@ -228,10 +239,11 @@ class EwsSource(Source):
         if window is not None:
             base["window"] = [window[0].isoformat(), window[1].isoformat()]
         state = cursor.get("state")
+        size = max(1, min(self.page_size, limits.max_items))  # a page is at most a batch
         while True:
-            changes, new_state, last = self._page(folder, kind, state, collection, mailbox)
+            changes, new_state, last = self._page(folder, kind, state, size, collection, mailbox)
             if not changes:
-                if state is None or new_state != state:  # nothing yet: keep the state
+                if state is None or new_state != state:  # a first state, or a newer one
                     yield Batch(records=(), cursor={**base, "state": new_state}, window=window)
                 return
             yield from self._store_page(
@@ -244,7 +256,13 @@ class EwsSource(Source):
             state = new_state
 
     def _page(
-        self, folder: Any, kind: str, state: str | None, collection: Collection, mailbox: str
+        self,
+        folder: Any,
+        kind: str,
+        state: str | None,
+        size: int,
+        collection: Collection,
+        mailbox: str,
     ) -> tuple[list[tuple[str, Any]], str, bool]:
         """One SyncFolderItems page: its changes, the state after it, whether it is the last."""
         service = SyncFolderItems(account=folder.account)
@@ -256,7 +274,7 @@ class EwsSource(Source):
             return list(
                 service.call(
                     folder=folder, shape=ID_ONLY, additional_fields=extra, sync_state=state,
-                    ignore=None, max_changes_returned=self.page_size, sync_scope=None,
+                    ignore=None, max_changes_returned=size, sync_scope=None,
                 )
             )  # fmt: skip
 

@@ -5,6 +5,7 @@ and the saved account synced by the runner."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from sync.runner import Runner
 from sync.webapp import build_app
 from tests.adapters.test_caldav import ics
 from tests.adapters.test_carddav import vcard
+from tests.servers.ews import EwsServer
 from tests.servers.radicale import RadicaleServer
 from tests.sync.helpers import maildir, make_config
 from tests.web.conftest import Browser
@@ -33,8 +35,8 @@ START = datetime.now(UTC).replace(microsecond=0, second=0, minute=0) + timedelta
 
 
 def _text(response: object) -> str:
-    html = response.get_data(as_text=True)  # type: ignore[attr-defined]
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
 
 
 @pytest.fixture
@@ -73,7 +75,8 @@ def test_the_accounts_page_offers_every_kind(admin: Browser) -> None:
                   "Add a folder of files"):  # fmt: skip
         assert label in page
     assert "Add a CalDAV calendar account" in _text(admin.get("/admin/accounts/new?kind=caldav"))
-    assert "Add an Exchange Server account (EWS)" in _text(admin.get("/admin/accounts/new?kind=ews"))
+    page = _text(admin.get("/admin/accounts/new?kind=ews"))
+    assert "Add an Exchange Server account (EWS)" in page
     assert admin.get("/admin/accounts/new?kind=pop3").status_code == 404
 
 
@@ -107,7 +110,8 @@ def test_a_caldav_account_tested_saved_and_synced(
     answer = _test(admin, url, {**form, "password": radicale.password})
     assert answer["ok"] is True, answer
     assert "Sales calendar" in answer["folders"]  # type: ignore[operator]
-    assert "calendars" in str(answer["message"])
+    # the session's Radicale holds other tests' calendars too
+    assert re.fullmatch(r"Logged in; (1 calendar|\d+ calendars)\.", str(answer["message"]))
     response = admin.post(url, {**form, "password": radicale.password, "action": "save"})
     assert response.status_code == 302, _text(response)
     row = _row(sessions, "alice-calendar")
@@ -182,7 +186,7 @@ def test_a_files_account_reads_only_under_the_open_folders(
     assert answer == {
         "ok": True,
         "folders": ["INBOX"],
-        "message": "Read the folder; 1 collections.",
+        "message": "Read the folder; 1 collection.",
     }
     assert admin.post(url, {**form, "path": str(archive), "action": "save"}).status_code == 302
     row = _row(sessions, "archive")
@@ -204,3 +208,45 @@ def test_a_stored_account_whose_settings_no_longer_hold_needs_attention(
     [result] = Runner(config, sessions).sync_all(only="moved")
     assert result.auth_failed and "not under a folder open to the web view" in result.error
     assert _row(sessions, "moved").needs_attention
+
+
+def test_an_exchange_account_tested_in_words_then_saved(
+    admin: Browser, config: Config, sessions: sessionmaker[Session], ews: EwsServer
+) -> None:
+    ews.add_user("svc-crm", "svc-pass-123", impersonation=True)
+    ews.add_mailbox("alice@example.com")
+    form = {
+        "name": "exchange",
+        "url": ews.url,
+        "username": "svc-crm",
+        "password": "svc-pass-123",
+        "auth": "basic",
+        "access": "impersonation",
+        "version": "auto",
+        "mailboxes": "alice@example.com\nnobody@example.com",
+        "folders": "Inbox\nSent Items",
+        "calendar": "y",
+        "contacts": "y",
+        "policy": "enrich",
+        "interval_minutes": "5",
+        "enabled": "y",
+        "tls_verify": "y",
+    }
+    url = "/admin/accounts/new?kind=ews"
+    answer = _test(admin, url, form)
+    assert answer["ok"] is False and "no mailbox nobody@example.com" in str(answer["message"])
+    answer = _test(admin, url, {**form, "mailboxes": "alice@example.com"})
+    assert answer == {
+        "ok": True,
+        "folders": ["alice@example.com: Inbox, Sent Items, Calendar, Contacts"],
+        "message": "Logged in; 1 mailbox.",
+    }
+    bad = admin.post(url, {**form, "version": "2007", "action": "save"})
+    assert bad.status_code == 400 and 'expected "auto", "2013"' in _text(bad)
+    saved = admin.post(url, {**form, "mailboxes": "alice@example.com", "action": "save"})
+    assert saved.status_code == 302
+    row = _row(sessions, "exchange")
+    assert row.kind == "ews" and row.settings["mailboxes"] == ["alice@example.com"]
+    assert "svc-pass-123" not in repr(row.settings)
+    [result] = Runner(config, sessions).sync_all(only="exchange")
+    assert result.error == "", result.error
