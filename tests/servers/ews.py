@@ -126,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
     _ntlm_context: Any = None
     _connection_user: User | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the request log is :attr:`EwsServer.requests`."""
 
     def do_GET(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
 import datetime as dt
 import email.parser
 import email.policy
@@ -232,10 +233,8 @@ def message_props(mime: bytes) -> dict[str, Any]:
         props["from"] = sender
     if headers.get("Message-ID"):
         props["message_id"] = headers["Message-ID"].strip()
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         props["sent"] = email.utils.parsedate_to_datetime(headers["Date"])
-    except (TypeError, ValueError):
-        pass
     return props
 
 
