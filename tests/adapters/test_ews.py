@@ -4,6 +4,7 @@ sync states, items that cannot be fetched, rights, calendars and contacts."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -393,3 +394,24 @@ def test_contacts_from_their_properties(server: EwsServer) -> None:
     assert (contact.street, contact.city, contact.postal_code, contact.country) == (
         "Hauptstr. 1", "Berlin", "10115", "Germany",
     )  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # a refused NTLM handshake's socket
+def test_ntlm_login() -> None:
+    with EwsServer.start(ntlm=True) as server:
+        server.add_user("EXAMPLE\\svc-crm", PASSWORD, impersonation=True)
+        server.add_mailbox(ALICE)
+        server.add_message(ALICE, "inbox", mail(1))
+        settings = EwsSettings(
+            url=server.url, username="EXAMPLE\\svc-crm", password=PASSWORD, auth="ntlm",
+            version="2016",
+        )  # fmt: skip
+        src = EwsSource(settings=settings, mailboxes=[ALICE], account="exchange")
+        assert subjects(pull(src, INBOX)) == ["Offer 1"]
+        wrong = EwsSource(
+            settings=EwsSettings(**{**settings.__dict__, "password": "wrong"}),
+            mailboxes=[ALICE], account="exchange",
+        )  # fmt: skip
+        with pytest.raises(AuthError):
+            pull(wrong, INBOX)
+        gc.collect()  # collect the refused handshake's socket while the warning is ignored
