@@ -210,7 +210,11 @@ def translate(exc: BaseException, account: str, mailbox: str = "") -> SourceErro
         wait = getattr(exc, "back_off", None)
         return TransientError("the server is busy", account=account, retry_after=wait)
     if isinstance(exc, ews.ErrorTimeoutExpired | ews.RateLimitError):
-        return TransientError(f"no answer in time ({_first(exc)})", account=account)
+        # exchangelib reraises every connection error as ErrorTimeoutExpired
+        said = _network(exc)
+        if said == _first(exc):
+            said = f"no answer in time ({said})"
+        return TransientError(said, account=account)
     if isinstance(exc, ews.ErrorFolderNotFound):
         return SourceError(f"folder not found{' in' + who if who else ''}", account=account)
     if isinstance(exc, ews.ResponseMessageError):  # the server answered, with an error

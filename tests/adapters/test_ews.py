@@ -415,3 +415,23 @@ def test_ntlm_login() -> None:
         with pytest.raises(AuthError):
             pull(wrong, INBOX)
         gc.collect()  # collect the refused handshake's socket while the warning is ignored
+
+
+def test_an_unknown_server_name_is_said_to_be_dns() -> None:
+    settings = EwsSettings(url="https://exchange.invalid/EWS/Exchange.asmx", username=SERVICE,
+                           password=PASSWORD, auth="basic", version="2016")  # fmt: skip
+    with pytest.raises(TransientError, match=r'DNS: the server name "exchange\.invalid"'):
+        EwsSource(settings=settings, mailboxes=[ALICE], account="exchange").probe()
+
+
+def test_a_closed_port_is_said_to_be_refused(server: EwsServer) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: nothing answers there
+        url = f"http://127.0.0.1:{port}/EWS/Exchange.asmx"
+        settings = EwsSettings(url=url, username=SERVICE, password=PASSWORD, auth="basic",
+                               version="2016")  # fmt: skip
+        with pytest.raises(TransientError, match="connection refused"):
+            EwsSource(settings=settings, mailboxes=[ALICE], account="exchange").probe()
