@@ -18,6 +18,7 @@ the adapter asks exactly for them.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,7 @@ SYNC_FIELDS = {
 #: what GetItem fetches for the items to store
 FETCH_FIELDS = {
     "mail": ("mime_content", "sensitivity", "categories", "datetime_received"),
-    "calendar": ("mime_content", "sensitivity", "categories"),
+    "calendar": ("mime_content", "sensitivity", "categories", "is_cancelled"),
     "contacts": (
         "display_name", "given_name", "surname", "company_name", "job_title",
         "email_addresses", "phone_numbers", "physical_addresses", "business_homepage",
@@ -95,10 +96,13 @@ def event_records(
     """A fetched calendar item's occurrences within ``window``."""
     raw = _mime(item, remote_id)
     records, failures = parse_calendar(raw, remote_id, window=window)
-    if getattr(item, "sensitivity", None) in ("Private", "Confidential"):
-        # Outlook marks a private appointment in Sensitivity; its iCalendar export
-        # usually says CLASS:PRIVATE as well, but the flag is what Exchange keeps.
-        records = [_private(r) for r in records]
+    private = getattr(item, "sensitivity", None) in ("Private", "Confidential")
+    cancelled = bool(getattr(item, "is_cancelled", False))
+    if private or cancelled:
+        # What Exchange keeps in the item's properties wins over its iCalendar export:
+        # Sensitivity (the export usually says CLASS:PRIVATE too) and IsCancelled (a
+        # meeting the organizer cancelled stays in the attendees' calendars).
+        records = [_flagged(r, private, cancelled) for r in records]
     return records, failures
 
 
@@ -172,10 +176,12 @@ def _mime(item: Any, remote_id: str) -> bytes:
     return bytes(raw)
 
 
-def _private(record: EventRecord) -> EventRecord:
-    from dataclasses import replace
-
-    return record if record.private else replace(record, private=True)
+def _flagged(record: EventRecord, private: bool, cancelled: bool) -> EventRecord:
+    return replace(
+        record,
+        private=record.private or private,
+        status="CANCELLED" if cancelled else record.status,
+    )
 
 
 def _utc(value: datetime) -> datetime:

@@ -360,6 +360,19 @@ def test_a_private_appointment_is_stored_private(server: EwsServer) -> None:
     assert isinstance(event, EventRecord) and event.private
 
 
+def test_a_cancelled_meeting_is_marked_cancelled(server: EwsServer) -> None:
+    item = server.add_calendar_item(
+        ALICE, uid="review-3", subject="Review", start=SOON, end=SOON + timedelta(hours=1)
+    )
+    src = source(server)
+    [first] = [r for b in pull(src, f"{ALICE}|calendar") for r in b.records]
+    assert isinstance(first, EventRecord) and first.status != "CANCELLED"
+    cursor = pull(src, f"{ALICE}|calendar")[-1].cursor
+    server.update_item(item, is_cancelled=True)
+    [again] = [r for b in pull(src, f"{ALICE}|calendar", cursor) for r in b.records]
+    assert isinstance(again, EventRecord) and again.status == "CANCELLED"
+
+
 def test_a_deleted_appointment_is_reported(server: EwsServer) -> None:
     item = server.add_calendar_item(
         ALICE, uid="kickoff-1", subject="Kick-off", start=SOON, end=SOON + timedelta(hours=1)

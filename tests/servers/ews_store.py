@@ -62,6 +62,7 @@ KIND_FIELDS = {
         "calendar:End",
         "calendar:IsAllDayEvent",
         "calendar:Location",
+        "calendar:IsCancelled",
         "calendar:IsRecurring",
         "calendar:CalendarItemType",
     ),
@@ -192,6 +193,7 @@ def _calendar_xml(p: dict[str, Any], x: dict[str, str]) -> None:
     x["calendar:IsAllDayEvent"] = el("t:IsAllDayEvent", bool(p.get("all_day")))
     if p.get("location"):
         x["calendar:Location"] = el("t:Location", p["location"])
+    x["calendar:IsCancelled"] = el("t:IsCancelled", bool(p.get("is_cancelled")))
     x["calendar:IsRecurring"] = el("t:IsRecurring", bool(p.get("is_recurring")))
     x["calendar:CalendarItemType"] = el("t:CalendarItemType", p["calendar_item_type"])
 
