@@ -13,6 +13,13 @@ moves with time but a sync token does not re-read unchanged events, so when the
 stored window has moved by more than :data:`WINDOW_SLACK` the calendar is read afresh
 (occurrences that entered the window are then found).
 
+Discovery goes through the library; the requests of a pull (getctag, sync-collection,
+ETag PROPFIND, calendar-multiget) are sent and read by :mod:`adapters.caldavwire` on
+the library's session (the library's way wherever an answer is not a plain 207), and
+each multiget of :data:`FETCH_CHUNK` objects is fetched in a thread while the one
+before is parsed. An unchanged calendar costs one getctag PROPFIND Depth 0, with no
+discovery when the calendar is known by its path.
+
 One calendar object's occurrences always travel in one batch: crm compares them with
 what it stored for that object, inside the window the batch names.
 """
@@ -22,10 +29,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from adapters import caldavwire as wire
 from adapters.base import BatchLimits, Source
 from adapters.errors import AuthError, InvalidCursorError, SourceError, TransientError
 from adapters.ical import parse_calendar, window_around
@@ -33,6 +42,10 @@ from adapters.records import Batch, Collection, EventRecord, ItemFailure
 
 log = logging.getLogger(__name__)
 WINDOW_SLACK = timedelta(days=30)
+#: hrefs per calendar-multiget (batches stay as BatchLimits says)
+FETCH_CHUNK = 250
+_CALENDAR_DATA = "{urn:ietf:params:xml:ns:caldav}calendar-data"
+_GETETAG = "{DAV:}getetag"
 
 
 class CalDavSource(Source):
@@ -108,9 +121,10 @@ class CalDavSource(Source):
         self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
     ) -> Iterator[Batch]:
         calendar = self._calendars.get(collection.id)
-        if calendar is None:
-            self.collections()
-            calendar = self._calendars[collection.id]
+        if calendar is None:  # known by its path: no discovery round trips
+            with self._errors():
+                calendar = self._client.calendar(url=self._client.url.join(collection.id))
+            self._calendars[collection.id] = calendar
         now = datetime.now(UTC)
         window = window_around(now, self.window_back, self.window_ahead)
         cursor = dict(cursor or {})
@@ -137,19 +151,44 @@ class CalDavSource(Source):
             return  # nothing changed: one round trip
         step = max(1, min(limits.max_items, 100))
         hrefs = list(changed)
-        for start in range(0, len(hrefs), step):
-            part = hrefs[start : start + step]
-            records, failures = self._fetch(calendar, part, window)
-            last = start + step >= len(hrefs)
-            yield Batch(
-                records=tuple(records),
-                cursor=new_cursor if last else cursor or {"token": None},
-                deleted=tuple(deleted) if last else (),
-                failures=tuple(failures),
-                window=window,
-            )
+        chunks = [hrefs[i : i + FETCH_CHUNK] for i in range(0, len(hrefs), FETCH_CHUNK)]
+        for index, objects in enumerate(self._prefetched(calendar, chunks)):
+            final = index == len(chunks) - 1
+            parts = [objects[i : i + step] for i in range(0, len(objects), step)]
+            for number, part in enumerate(parts or ([[]] if final else [])):
+                last = final and number == max(0, len(parts) - 1)
+                records: list[EventRecord] = []
+                failures: list[ItemFailure] = []
+                for href, raw in part:  # parsed while the next multiget is on the wire
+                    found, failed = parse_calendar(raw, href, window=window)
+                    records.extend(found)
+                    failures.extend(failed)
+                yield Batch(
+                    records=tuple(records),
+                    cursor=new_cursor if last else cursor or {"token": None},
+                    deleted=tuple(deleted) if last else (),
+                    failures=tuple(failures),
+                    window=window,
+                )
         if not hrefs:
             yield Batch(records=(), cursor=new_cursor, deleted=tuple(deleted), window=window)
+
+    def _prefetched(
+        self, calendar: Any, chunks: list[list[str]]
+    ) -> Iterator[list[tuple[str, bytes]]]:
+        """Each chunk's (href, data), the next one fetched in a thread meanwhile."""
+        if not chunks:
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="caldav-fetch") as pool:
+            pending = pool.submit(self._multiget, calendar, chunks[0])
+            try:
+                for following in [*chunks[1:], None]:
+                    objects = pending.result()
+                    if following is not None:
+                        pending = pool.submit(self._multiget, calendar, following)
+                    yield objects
+            finally:
+                pending.cancel()
 
     def _changes(
         self, calendar: Any, collection: Collection, cursor: dict[str, Any]
@@ -159,6 +198,9 @@ class CalDavSource(Source):
 
         token = cursor.get("token")
         if cursor.get("etags") is None:  # the server did sync tokens last time (or first pull)
+            quick = self._sync_report(calendar, token)
+            if quick is not None:
+                return quick
             try:
                 with self._errors():
                     result = calendar.get_objects_by_sync_token(
@@ -191,42 +233,98 @@ class CalDavSource(Source):
         deleted = sorted(h for h in before if h not in etags)
         return changed, deleted, {"token": None, "etags": etags}
 
+    def _sync_report(
+        self, calendar: Any, token: str | None
+    ) -> tuple[list[str], list[str], dict[str, Any]] | None:
+        """The sync-collection REPORT (RFC 6578) sent and read here, as the library's
+        get_objects_by_sync_token reads it; None to ask the library instead (an error,
+        a truncated answer, a server it knows to lack sync tokens)."""
+        support = calendar.client.features.is_supported("sync-token", return_type=dict)
+        if support.get("support") == "unsupported":
+            return None
+        with self._errors():
+            content = wire.send(
+                self._client, "REPORT", str(calendar.url), wire.sync_body(token), "0"
+            )
+            answer = wire.parse(content) if content is not None else None
+            if answer is None or answer.truncated:
+                return None
+            own = _path(calendar.url).rstrip("/")
+            entries: dict[str, bool] = {}  # path -> removed; a later entry wins
+            for href, status, props in answer.responses:
+                path = wire.sync_path(calendar, href)
+                if path.rstrip("/") == own:
+                    continue  # the calendar itself (iCloud lists it)
+                entries[path] = status == 404 and not props.get(_GETETAG)
+        deleted = sorted(p for p, removed in entries.items() if removed)
+        changed = [p for p, removed in entries.items() if not removed]
+        return changed, deleted, {"token": answer.sync_token or None, "etags": None}
+
     def _ctag(self, calendar: Any) -> str | None:
         """The calendar's CalendarServer getctag, or None where the server has none."""
         with self._errors():
-            value = calendar.get_property(_getctag(), use_cached=False)
-        return str(value) if value else None
+            content = wire.send(
+                self._client, "PROPFIND", str(calendar.url), wire.propfind_body(wire.GETCTAG), "0"
+            )
+            answer = wire.parse(content) if content is not None else None
+            if answer is None:
+                value = calendar.get_property(_getctag(), use_cached=False)
+                return str(value) if value else None
+        own = _path(calendar.url).rstrip("/")
+        found = [props for href, _, props in answer.responses if _path(href).rstrip("/") == own]
+        value = (found or [props for _, _, props in answer.responses][:1] or [{}])[0].get(
+            wire.GETCTAG
+        )
+        return value if value else None
 
     def _etags(self, calendar: Any) -> dict[str, str]:
         from caldav.elements import dav
 
-        with self._errors():
-            response = calendar._query_properties([dav.GetEtag()], depth=1)
-            props = response.expand_simple_props([dav.GetEtag()])
         own = _path(calendar.url)
+        with self._errors():
+            content = wire.send(
+                self._client, "PROPFIND", str(calendar.url), wire.propfind_body(_GETETAG), "1"
+            )
+            answer = wire.parse(content) if content is not None else None
+            if answer is None:
+                response = calendar._query_properties([dav.GetEtag()], depth=1)
+                props = response.expand_simple_props([dav.GetEtag()])
+                listed = [(href, values.get(dav.GetEtag.tag)) for href, values in props.items()]
+            else:
+                listed = [(href, values.get(_GETETAG)) for href, _, values in answer.responses]
         return {
-            _path(href): values.get(dav.GetEtag.tag) or ""
-            for href, values in props.items()
+            _path(href): etag or ""
+            for href, etag in listed
             if _path(href) != own and _path(href).endswith(".ics")
         }
 
-    def _fetch(
-        self, calendar: Any, hrefs: list[str], window: tuple[datetime, datetime]
-    ) -> tuple[list[EventRecord], list[ItemFailure]]:
-        records: list[EventRecord] = []
-        failures: list[ItemFailure] = []
+    def _multiget(self, calendar: Any, hrefs: list[str]) -> list[tuple[str, bytes]]:
+        """(href, data) of each object still there, in the server's order."""
+        from caldav.lib.vcal import fix  # what the library did to data before (obj.data)
+
+        with self._errors():
+            content = wire.send(
+                self._client, "REPORT", str(calendar.url), wire.multiget_body(hrefs), None
+            )
+            answer = wire.parse(content) if content is not None else None
+            if answer is None:  # the library's way: its errors, its auth negotiation
+                return self._library_multiget(calendar, hrefs)
+        out = []
+        for href, _, props in answer.responses:
+            data = props.get(_CALENDAR_DATA)
+            if data:  # none: deleted between the listing and the fetch, next pull says so
+                out.append((wire.multiget_path(calendar, href), fix(data).encode()))
+        return out
+
+    def _library_multiget(self, calendar: Any, hrefs: list[str]) -> list[tuple[str, bytes]]:
         with self._errors():
             objects = calendar.multiget([calendar.url.join(h) for h in hrefs], raise_notfound=False)
+        out = []
         for obj in objects:
-            href = _path(obj.url)
             data = obj.data
-            if data is None:
-                continue  # deleted between the listing and the fetch: next pull says so
-            raw = data.encode() if isinstance(data, str) else data
-            found, failed = parse_calendar(raw, href, window=window)
-            records.extend(found)
-            failures.extend(failed)
-        return records, failures
+            if data is not None:
+                out.append((_path(obj.url), data.encode() if isinstance(data, str) else data))
+        return out
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # closing a dead connection is no error

@@ -21,10 +21,13 @@ are medians):
   the discovery of ``collections()``.
 - ``crmsync_nochange_pull_ms``: ``pull()`` with the cursor the initial pull stored, on
   the same source (its calendar already resolved): what a scheduled re-sync costs per
-  calendar. Must yield nothing. ``crmsync_nochange_with_discovery_ms`` is a new source,
-  ``collections()`` and that pull. ``radicale_sync_report_nochange_ms`` is the same
-  sync-collection REPORT sent by plain HTTP (no caldav library): the server's share,
-  the floor of any client.
+  calendar (one getctag PROPFIND Depth 0). Must yield nothing.
+  ``radicale_getctag_propfind_ms`` is that PROPFIND sent by plain HTTP (no crmsync
+  code): Radicale hashes every item to answer it, so it is the floor of a no-change
+  pull here; ``ratio_crmsync_nochange_over_bare_propfind`` is crmsync's time over it.
+  ``crmsync_nochange_with_discovery_ms`` is a new source, ``collections()`` and that
+  pull. ``radicale_sync_report_nochange_ms`` is a sync-collection REPORT with the
+  stored token sent by plain HTTP (what a no-change pull without ctag would cost).
 - ``vdirsyncer_initial_sync_s``: ``vdirsyncer sync`` as a child process (caldav storage
   -> filesystem storage, a fresh folder and status per repetition, ``vdirsyncer
   discover`` answered yes beforehand, untimed), then ``vdirsyncer_nochange_sync_s``: the
@@ -346,6 +349,30 @@ def sync_report(server: RadicaleServer, calendar_url: str, token: str) -> tuple[
     return seconds, answer.text
 
 
+CTAG_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">'
+    "<D:prop><CS:getctag/></D:prop></D:propfind>"
+)
+
+
+def ctag_propfind(server: RadicaleServer, calendar_url: str) -> float:
+    """The getctag PROPFIND Depth 0 a no-change pull makes, sent by plain HTTP (no
+    crmsync code, no caldav library): the floor of a no-change pull on this server."""
+    start = time.perf_counter()
+    answer = server.http().request(
+        "PROPFIND",
+        calendar_url,
+        data=CTAG_BODY.encode(),
+        headers={"Depth": "0", "Content-Type": "application/xml"},
+        timeout=WARM_TIMEOUT,
+    )
+    seconds = time.perf_counter() - start
+    if answer.status_code != 207 or "getctag>" not in answer.text:
+        raise WrongAnswer(f"Radicale answered the getctag PROPFIND with {answer.status_code}")
+    return seconds
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -449,13 +476,16 @@ def main(argv: list[str] | None = None) -> int:
                 crm.append(one)
                 raw = [sync_report(server, calendar_url, one["token"])[0] for _ in range(5)]
                 one["raw_sync_report_s"] = _median(raw)
+                bare = [ctag_propfind(server, calendar_url) for _ in range(NOCHANGE_PER_REPEAT)]
+                one["raw_ctag_propfind_s"] = _median(bare)
                 print(
                     f"[{rep + 1}/{args.repeat}] crmsync initial {one['initial_s']:.2f} s"
                     f" ({one['objects']:,} objects, {one['occurrences']:,} occurrences,"
                     f" parse {one['parse_s']:.2f} s, {one['batches']} batches);"
                     f" no-change {_median(one['nochange_s']) * 1000:.1f} ms,"
                     f" with discovery {one['nochange_with_discovery_s'] * 1000:.1f} ms;"
-                    f" the bare sync-collection REPORT {one['raw_sync_report_s'] * 1000:.1f} ms",
+                    f" the bare sync-collection REPORT {one['raw_sync_report_s'] * 1000:.1f} ms,"
+                    f" the bare getctag PROPFIND {one['raw_ctag_propfind_s'] * 1000:.1f} ms",
                     flush=True,
                 )
                 if not rep % 2:
@@ -500,8 +530,16 @@ def main(argv: list[str] | None = None) -> int:
                     "radicale_sync_report_nochange_ms": round(
                         _median([c["raw_sync_report_s"] for c in crm]) * 1000, 1
                     ),
+                    "radicale_getctag_propfind_ms": round(
+                        _median([c["raw_ctag_propfind_s"] for c in crm]) * 1000, 1
+                    ),
                 }
             )
+            floor = figures["radicale_getctag_propfind_ms"]
+            if floor > 0:
+                figures["ratio_crmsync_nochange_over_bare_propfind"] = round(
+                    figures["crmsync_nochange_pull_ms"] / floor, 3
+                )
             if occurrences != figures.get("parse_standalone_occurrences"):
                 notes.append(
                     f"note: the pull found {occurrences} occurrences, the standalone parse"
@@ -547,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
             "crmsync_nochange_pull_ms",
             "crmsync_nochange_with_discovery_ms",
             "radicale_sync_report_nochange_ms",
+            "radicale_getctag_propfind_ms",
+            "ratio_crmsync_nochange_over_bare_propfind",
             "vdirsyncer_initial_sync_s",
             "vdirsyncer_nochange_sync_s",
             "vdirsyncer_startup_s",

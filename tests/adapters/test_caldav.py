@@ -175,3 +175,31 @@ def test_a_broken_event_is_a_failure_and_the_rest_comes_through(
 def test_a_wrong_password_is_an_auth_error(server: DavTestServer) -> None:
     with source(server, password="wrong") as src, pytest.raises(AuthError):
         src.collections()
+
+
+def test_a_no_change_pull_is_one_propfind_and_needs_no_discovery(
+    server: DavTestServer, calendar: str
+) -> None:
+    for i in range(3):
+        server.put_event(calendar, f"n{i}.ics", ics(f"n{i}", NOW + timedelta(days=i)))
+    with source(server) as src:
+        collection = _collection(src, server, calendar)
+        cursor = pull(src, collection, None)[-1].cursor
+    with source(server) as fresh:  # no collections(): the calendar is known by its path
+        sent: list[tuple[str, int]] = []
+        session = fresh._client.session
+        original = session.request
+
+        def counted(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            answer = original(method, url, *args, **kwargs)
+            sent.append((method, answer.status_code))
+            return answer
+
+        session.request = counted  # type: ignore[method-assign]
+        assert pull(fresh, collection, cursor) == []
+        assert [m for m, status in sent if status != 401] == ["PROPFIND"]
+        sent.clear()
+        assert pull(fresh, collection, cursor) == []
+        assert sent == [("PROPFIND", 207)]
+        server.put_event(calendar, "n9.ics", ics("n9", NOW, "New"))
+        assert [r.summary for r in records(pull(fresh, collection, cursor))] == ["New"]

@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from icalendar import Component
 
+import adapters.ical as ical
 from adapters.ical import (
     DEFAULT_WINDOW,
     default_window,
     parse_calendar,
     window_around,
 )
+from adapters.icalfast import fast_vevent
 from adapters.records import EventRecord, ItemFailure
 from adapters.windowszones import iana_name
 from tests.corpus import CORPUS
@@ -602,3 +605,71 @@ def test_never_raises_on_shuffled_lines(lines: list[str], newline: str) -> None:
 def test_never_raises_on_bytes(raw: bytes) -> None:
     records, failures = parse_calendar(raw, "b.ics", window=WIDE)
     assert_sane(records, failures, "b.ics")
+
+
+# -- the fast path (adapters.icalfast) reads exactly what icalendar reads ---------------
+
+FAST_CASES = [
+    "SUMMARY:Plain\r\nDTSTART:20260301T090000Z\r\nDTEND:20260301T100000Z\r\n",
+    'ORGANIZER;CN="Doe, John":mailto:john@example.com\r\nDTSTART;VALUE=DATE:20260301\r\n'
+    'ATTENDEE;CN="A: B";PARTSTAT=ACCEPTED;ROLE=REQ-PARTICIPANT:mailto:a@example.com\r\n',
+    "DTSTART;TZID=W. Europe Standard Time:20260301T090000\r\nDURATION:PT1H\r\n"
+    'DESCRIPTION:a\\, b\\; c\\nnext \\\\ line\r\nLOCATION;ALTREP="http://x/y:z":Room 1\r\n',
+    "DTSTART:20260301T090000Z\r\nSEQUENCE:not-a-number\r\nCATEGORIES:A,B\\,C\r\n",
+    "DTSTART:not-a-date\r\nSUMMARY ; LANGUAGE = en :Blanks\r\n",
+    "DTSTART:20260301T090000Z\r\nATTENDEE;CN=^'quoted^':mailto:c@example.com\r\n"
+    "X-ODD;X-P=a,b:value\r\nRDATE:20260302T090000Z\r\nSTATUS:CANCELLED\r\n",
+    "DTSTART:20260301T090000\r\nRRULE:FREQ=WEEKLY;COUNT=3\r\n"
+    "EXDATE:20260308T090000\r\nLAST-MODIFIED:20260101T000000Z\r\nCLASS:PRIVATE\r\n",
+]
+
+
+def _both_ways(
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, window: tuple[datetime, datetime] = WIDE
+) -> tuple[tuple[list[EventRecord], list[ItemFailure]], ...]:
+    monkeypatch.setattr(ical, "FAST_PATH", False)
+    slow = parse_calendar(raw, "x.ics", window=window)
+    monkeypatch.setattr(ical, "FAST_PATH", True)
+    return slow, parse_calendar(raw, "x.ics", window=window)
+
+
+@pytest.mark.parametrize("name", ICAL_FILES or ["(no corpus)"])
+def test_the_fast_path_reads_each_corpus_file_as_icalendar_does(
+    corpus: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (corpus / "ical" / name).read_bytes()
+    for window in (WIDE, (utc(2024, 1, 1), utc(2026, 1, 1))):
+        slow, fast = _both_ways(monkeypatch, raw, window)
+        assert fast == slow
+
+
+@pytest.mark.parametrize("body", FAST_CASES)
+def test_the_fast_path_reads_odd_lines_as_icalendar_does(
+    body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:u1\r\n"
+        f"DTSTAMP:20260101T000000Z\r\n{body}END:VEVENT\r\nEND:VCALENDAR\r\n"
+    ).encode()
+    slow, fast = _both_ways(monkeypatch, raw)
+    assert fast == slow
+
+
+def test_fast_vevent_makes_the_same_component_or_steps_aside() -> None:
+    lines = [
+        "BEGIN:VEVENT",
+        "UID:u1",
+        'ORGANIZER;CN="Doe, John";X-CRMSYNC-TZID=x:mailto:john@example.com',
+        "DTSTART;VALUE=DATE:20260301",
+        "SUMMARY:a\\, b",
+        "END:VEVENT",
+    ]
+    fast = fast_vevent(lines)
+    slow = Component.from_ical("\r\n".join(lines) + "\r\n")
+    assert fast is not None and fast.to_ical() == slow.to_ical()
+    assert list(fast.items()) == list(slow.items())
+    assert [dict(v.params) for v in fast.values()] == [dict(v.params) for v in slow.values()]
+    assert fast_vevent(["BEGIN:VEVENT", "CATEGORIES:a,b", "END:VEVENT"]) is None
+    assert fast_vevent(["BEGIN:VEVENT", "DTSTART:garbage", "END:VEVENT"]) is None
+    assert fast_vevent(["BEGIN:VEVENT", "SUMMARY ;X=1:a", "END:VEVENT"]) is None
+    assert fast_vevent(["BEGIN:VEVENT", "BEGIN:VALARM", "END:VALARM", "END:VEVENT"]) is None

@@ -406,7 +406,7 @@ def test_an_ews_account_needs_an_endpoint_and_mailboxes(tmp_path):
         ' "15.1.2507", got string "2007"',
         'accounts[1].mailboxes[1]: string "not an address" is not a valid e-mail address:'
         " An email address must have an @-sign.",
-        'accounts[1].url: required (the EWS endpoint, e.g.'
+        "accounts[1].url: required (the EWS endpoint, e.g."
         ' "https://mail.example.com/EWS/Exchange.asmx"), or set autodiscover = true',
     ]
 
