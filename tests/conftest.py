@@ -30,6 +30,7 @@ pytest_plugins = [
     "tests.servers.radicale",
     "tests.servers.xandikos",
     "tests.servers.ews",
+    "tests.servers.graph",
 ]
 
 PG_ADMIN_URL = os.environ.get("CRMSYNC_TEST_PG", "postgresql://postgres@127.0.0.1/test")
