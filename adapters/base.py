@@ -67,6 +67,11 @@ class Source(abc.ABC):
         ones): what "test connection" shows. Raises like :meth:`collections`."""
         return [c.name for c in self.collections()]
 
+    def staff_addresses(self) -> list[str]:
+        """Addresses of the staff mailboxes this source reads that the config does not name
+        (an Exchange distribution group's members), known after :meth:`collections`."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - sources without a connection need nothing
         """Release the connection."""
 

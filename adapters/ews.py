@@ -182,6 +182,9 @@ class EwsSource(Source):
             self._expanded = list(found)
         return self._expanded
 
+    def staff_addresses(self) -> list[str]:
+        return list(self._expanded or ())
+
     def _any_mailbox(self, group: str) -> str:
         return self.wanted_mailboxes[0] if self.wanted_mailboxes else group
 

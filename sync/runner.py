@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -174,7 +174,9 @@ class Runner:
         )
         try:
             with self._open(account) as source:
-                for collection in source.collections():
+                collections = source.collections()
+                self._more_staff(source.staff_addresses())
+                for collection in collections:
                     self._sync_collection(source, account, account_id, collection, result)
         except (SourceError, ConfigError) as exc:
             self._failed(result, exc)
@@ -187,6 +189,15 @@ class Runner:
             self.sessions, lambda session: self._finish(session, account_id, run_id, result)
         )
         return result
+
+    def _more_staff(self, addresses: Iterable[str]) -> None:
+        """Count these addresses as staff too (mailboxes a source found, such as the members
+        of an Exchange distribution group)."""
+        extra = {a.lower() for a in addresses} - self.policy.staff_addresses
+        if extra:
+            self.policy = replace(
+                self.policy, staff_addresses=self.policy.staff_addresses | frozenset(extra)
+            )
 
     def _start(self, session: Session, account: AccountConfig, trigger: str) -> tuple[int, int]:
         row = ensure_account(session, account.name, account.kind, account.owner or "")

@@ -196,3 +196,22 @@ def _meeting(uid: str, summary: str) -> bytes:
         "ATTENDEE;PARTSTAT=NEEDS-ACTION;CN=Ann:mailto:ann@customer.example\r\n"
         "END:VEVENT\r\nEND:VCALENDAR\r\n"
     ).encode()
+
+
+def test_members_of_a_group_count_as_staff(
+    tmp_path: Path, db_url: str, sessions: sessionmaker[Session], server: EwsServer
+) -> None:
+    # Dave works for the company but under another domain; he is read through a group.
+    dave = "dave@field-office.example"
+    server.add_mailbox(dave)
+    server.add_group("sales@example.com", [dave])
+    server.add_message(dave, "sentitems", mail(1, sender=dave, to="ann@customer.example"))
+    config = config_for(
+        tmp_path, db_url,
+        ews_account(server, mailboxes=[], groups=["sales@example.com"], calendar=False,
+                    contacts=False),
+    )  # fmt: skip
+    run(config, sessions)
+    with sessions() as session:
+        [interaction] = session.scalars(select(Interaction))
+        assert interaction.direction == "outbound"  # from staff to a customer
