@@ -71,6 +71,13 @@ class EwsSettings:
     timeout: float = 60.0
     autodiscover: bool = False
 
+    @property
+    def verify(self) -> bool | str:
+        """requests' ``verify``: off, on (the system's CAs), or the CA file to trust."""
+        if not self.tls_verify:
+            return False
+        return self.ca_file or True
+
 
 def parse_version(text: str) -> Version | None:
     """The version to pin: a release name (2013, 2016, 2019, se) or a build
@@ -125,8 +132,7 @@ def configuration(settings: EwsSettings) -> Configuration:
     """exchangelib's Configuration for an endpoint that is known (not autodiscover)."""
     if settings.auth not in AUTH:
         raise SourceError(f'auth "{settings.auth}": expected "ntlm" or "basic"')
-    verify: bool | str = settings.ca_file or True if settings.tls_verify else False
-    _install_tls(settings.url, verify)
+    _install_tls(settings.url, settings.verify)
     BaseProtocol.TIMEOUT = settings.timeout
     return Configuration(
         service_endpoint=settings.url,
@@ -141,7 +147,7 @@ def configuration(settings: EwsSettings) -> Configuration:
 def open_mailbox(settings: EwsSettings, config: Configuration | None, mailbox: str) -> Account:
     """The mailbox as an exchangelib Account (no request is made for a pinned version)."""
     if settings.autodiscover:
-        _install_tls(f"https://{mailbox.rpartition('@')[2]}/", settings.tls_verify)
+        _install_tls(f"https://{mailbox.rpartition('@')[2]}/", settings.verify)
         return Account(
             primary_smtp_address=mailbox,
             credentials=Credentials(settings.username, settings.password),
