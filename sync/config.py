@@ -571,9 +571,6 @@ def _check_ews(values: dict[str, Any], where: str, problems: list[str]) -> None:
         )
     if values["autodiscover"] and values["groups"] and not values["mailboxes"]:
         problems.append(f"{where}: autodiscover needs at least one address in mailboxes")
-    for key in ("mailboxes", "groups", "private_categories"):
-        values[key] = tuple(values[key] or ())
-    values["folders"] = tuple(values["folders"] or ())
 
 
 def _check_password_source(data: dict[str, Any], where: str, problems: list[str]) -> None:
