@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
-import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -43,7 +42,7 @@ import pytest
 
 from tests.servers.ews_dispatch import dispatch
 from tests.servers.ews_store import Item, Store, User, calendar_mime, contact_mime, message_props
-from tests.servers.xandikos import write_self_signed
+from tests.servers.loopback import serving, use_tls
 
 ENDPOINT = "/EWS/Exchange.asmx"
 
@@ -239,29 +238,17 @@ class EwsServer:
         server = cls(version=version, ntlm=ntlm, realm=realm)
         httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         httpd.ews = server
-        scheme = "http"
         if tls:
-            root = Path(server._tmp.name)
-            server.ca_file = root / "cert.pem"
-            write_self_signed(server.ca_file, root / "key.pem")
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(server.ca_file, root / "key.pem")
-            httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-            scheme = "https"
+            server.ca_file = use_tls(httpd, Path(server._tmp.name))
         if ntlm:
             os.environ["NTLM_USER_FILE"] = str(Path(server._tmp.name) / "ntlm_users")
             server._write_ntlm_users()
+        scheme = "https" if tls else "http"
         server.url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}{ENDPOINT}"
-        thread = threading.Thread(
-            target=httpd.serve_forever, args=(0.05,), name="ews-simulator", daemon=True
-        )
-        thread.start()
         try:
-            yield server
+            with serving(httpd, "ews-simulator"):
+                yield server
         finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join(5)
             server._tmp.cleanup()
 
     # -- users, mailboxes, rights ----------------------------------------------------------

@@ -41,7 +41,6 @@ import re
 import ssl
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import uuid
@@ -60,7 +59,7 @@ from tests.servers.graph_delta import DeltaEngine, GoneError
 from tests.servers.graph_identity import Identity, Token
 from tests.servers.graph_routes import GraphError, json_answer, route
 from tests.servers.graph_state import GraphState
-from tests.servers.xandikos import write_self_signed
+from tests.servers.loopback import serving, use_tls
 
 Answer = tuple[int, dict[str, str], bytes]
 
@@ -183,29 +182,16 @@ class GraphServer(GraphState):
         httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         httpd.graph = server
         if tls:
-            root = Path(server._tmp.name)
-            server.ca_file = root / "cert.pem"
-            write_self_signed(server.ca_file, root / "key.pem")
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(server.ca_file, root / "key.pem")
-            httpd.socket = context.wrap_socket(
-                httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
+            server.ca_file = use_tls(httpd, Path(server._tmp.name))
         scheme = "https" if tls else "http"
         server.base_url = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
         server.graph_url = server.base_url + "/v1.0"
         server.authority = f"{server.base_url}/{server.tenant_id}"
         server.web_base = server.base_url
-        thread = threading.Thread(
-            target=httpd.serve_forever, args=(0.05,), name="graph-simulator", daemon=True
-        )
-        thread.start()
         try:
-            yield server
+            with serving(httpd, "graph-simulator"):
+                yield server
         finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join(5)
             server._tmp.cleanup()
 
     # -- faults and the log ---------------------------------------------------------------------
