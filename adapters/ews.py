@@ -87,10 +87,10 @@ WELL_KNOWN: dict[str, type[Folder]] = {
 
 @dataclass
 class _Mailbox:
-    """One mailbox's exchangelib Account, opened on first use, and its resolved folders."""
+    """One mailbox's exchangelib Account and the folders resolved in it so far."""
 
     address: str
-    account: Any = None
+    account: Any
     folders: dict[str, Any] = field(default_factory=dict)
 
 
@@ -148,20 +148,17 @@ class EwsSource(Source):
     def _box(self, address: str) -> _Mailbox:
         box = self._boxes.get(address)
         if box is None:
-            box = self._boxes[address] = _Mailbox(address)
-        if box.account is None:
-            config = self._configuration()
             try:
-                box.account = ewsconnect.open_mailbox(self.settings, config, address)
+                account = ewsconnect.open_mailbox(self.settings, self._configuration(), address)
             except Exception as exc:
                 raise translate(exc, self.account, address) from None
+            box = self._boxes[address] = _Mailbox(address, account)
         return box
 
     def close(self) -> None:
         """Close the connections of this pass (exchangelib keeps its protocol objects per
         endpoint and credentials; their sessions are opened again when next needed)."""
-        protocols = {id(b.account.protocol): b.account.protocol for b in self._boxes.values()
-                     if b.account is not None}  # fmt: skip
+        protocols = {id(b.account.protocol): b.account.protocol for b in self._boxes.values()}
         for protocol in protocols.values():
             try:
                 protocol.close()
