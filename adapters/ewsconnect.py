@@ -147,13 +147,26 @@ def configuration(settings: EwsSettings) -> Configuration:
 def open_mailbox(settings: EwsSettings, config: Configuration | None, mailbox: str) -> Account:
     """The mailbox as an exchangelib Account (no request is made for a pinned version)."""
     if settings.autodiscover:
-        _install_tls(f"https://{mailbox.rpartition('@')[2]}/", settings.verify)
-        return Account(
+        domain = mailbox.rpartition("@")[2]
+        for host in (domain, f"autodiscover.{domain}"):  # where exchangelib asks first
+            _install_tls(f"https://{host}/", settings.verify)
+        BaseProtocol.TIMEOUT = settings.timeout
+        account = Account(
             primary_smtp_address=mailbox,
-            credentials=Credentials(settings.username, settings.password),
+            # no endpoint: autodiscover finds it; the rest holds as for a known endpoint
+            config=Configuration(
+                credentials=Credentials(settings.username, settings.password),
+                auth_type=AUTH[settings.auth],
+                version=parse_version(settings.version),
+                retry_policy=_Policy(),
+                max_connections=4,
+            ),
             autodiscover=True,
             access_type=ACCESS[settings.access],
         )
+        # the endpoint found is often another host (mail.example.com): the same CA holds
+        _install_tls(account.protocol.service_endpoint, settings.verify)
+        return account
     return Account(
         primary_smtp_address=mailbox,
         config=config,

@@ -40,6 +40,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers.ews_autodiscover import AUTODISCOVER_PATH, autodiscover
 from tests.servers.ews_dispatch import dispatch
 from tests.servers.ews_store import Item, Store, User, calendar_mime, contact_mime, message_props
 from tests.servers.loopback import serving, use_tls
@@ -133,13 +134,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path.split("?")[0].lower() != ENDPOINT.lower():
+        path = self.path.split("?")[0].lower()
+        if path not in (ENDPOINT.lower(), AUTODISCOVER_PATH):
             self._send(404, b"", "text/plain")
             return
         user = self._authenticate()
         if user is None:
             return
-        status, payload, headers = self.server.ews.handle(user, body, self.headers)
+        ews, request = self.server.ews, (user, body, self.headers)
+        answer = autodiscover(ews, *request) if path == AUTODISCOVER_PATH else ews.handle(*request)
+        status, payload, headers = answer
         self._send(status, payload, "text/xml; charset=utf-8", headers)
 
     def _authenticate(self) -> User | None:
@@ -221,6 +225,8 @@ class EwsServer:
         self.lock = threading.RLock()
         self.requests: list[Request] = []
         self.url = ""
+        #: the EWS URL Autodiscover announces ("": :attr:`url`)
+        self.autodiscover_ews_url = ""
         self.ca_file: Path | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="ews-sim-")
 
@@ -233,10 +239,11 @@ class EwsServer:
         tls: bool = False,
         ntlm: bool = False,
         realm: str = "mail.example.com",
+        port: int = 0,
     ) -> Iterator[EwsServer]:
-        """Serve on a free port until the ``with`` block ends."""
+        """Serve on ``port`` of 127.0.0.1 (0: a free one) until the ``with`` block ends."""
+        httpd = _HttpServer(("127.0.0.1", port), _Handler)  # first: a port in use leaks nothing
         server = cls(version=version, ntlm=ntlm, realm=realm)
-        httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         httpd.ews = server
         if tls:
             server.ca_file = use_tls(httpd, Path(server._tmp.name))
