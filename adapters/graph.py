@@ -121,6 +121,13 @@ class GraphSource(Source):
     def mailboxes(self) -> list[str]:
         return list(self.wanted_mailboxes)
 
+    def staff_addresses(self) -> list[str]:
+        """The signed-in user's address (a delegated account names no mailbox)."""
+        if not self.settings.delegated:
+            return []
+        name = self.auth.signed_in_as().lower()
+        return [name] if "@" in name else []
+
     def collections(self) -> list[Collection]:
         out = []
         for mailbox in self.mailboxes():

@@ -197,6 +197,11 @@ class GraphAuth:
                 raise TransientError(
                     f"the login endpoint did not answer: {exc}", account=self.account
                 ) from None
+            except Exception as exc:  # msal on an answer it cannot read
+                raise SourceError(
+                    f"the login endpoint's answer is unusable ({type(exc).__name__}: {exc})",
+                    account=self.account,
+                ) from None
             if not result or "access_token" not in result:
                 raise self._refusal(result or {})
             self._keep_cache()

@@ -127,7 +127,12 @@ class GraphClient:
                 for n, p in enumerate(paths)
             ]
         }
-        answer = self._send("POST", "$batch", json=body).json()
+        try:
+            answer = self._send("POST", "$batch", json=body).json()
+        except ValueError:
+            raise SourceError(
+                "Graph's answer to $batch is not JSON", account=self.account
+            ) from None
         steps: dict[str, Step] = {}
         for item in answer.get("responses") or ():
             headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}

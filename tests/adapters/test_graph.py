@@ -49,13 +49,13 @@ def app_id(graph: GraphServer) -> str:
 
 def settings(graph: GraphServer, client_id: str, **kwargs: Any) -> GraphSettings:
     kwargs.setdefault("client_secret", SECRET)
+    kwargs.setdefault("timeout", 10.0)
     return GraphSettings(
         tenant=graph.tenant_id,
         client_id=client_id,
         login_url=graph.base_url,
         graph_url=graph.graph_url,
         ca_file=str(graph.ca_file),
-        timeout=10.0,
         **kwargs,
     )
 
@@ -449,3 +449,14 @@ def test_unreadable_items_are_quarantined(graph: GraphServer, app_id: str) -> No
     [failure] = [f for b in batches for f in b.failures]
     assert failure.remote_id == bad and "could not give its MIME" in failure.reason
     assert good not in [f.remote_id for b in batches for f in b.failures]
+
+
+def test_a_server_too_slow_to_answer_is_a_transient_error(graph: GraphServer, app_id: str) -> None:
+    graph.add_message(ALICE, "inbox", mail(1))
+    src = source(graph, app_id, timeout=0.3)
+    src.auth.token()  # signed in; then Graph itself is slow
+    graph.set_delay(r"/messages/delta", 1.0)
+    with pytest.raises(TransientError, match="did not answer in time"):
+        pull(src, INBOX)
+    graph.set_delay(r"/messages/delta", 0)
+    assert subjects(pull(src, INBOX)) == ["Offer 1"]
