@@ -22,7 +22,7 @@ Cursor: ``{"folder": folder id, "state": SyncState, "window": [from, to]}`` (the
 for calendars only). A state the server refuses (``ErrorInvalidSyncStateData``) raises
 :class:`InvalidCursorError`, and the runner starts the folder over; so does a folder
 whose id changed (deleted and made again). A calendar whose window has moved by more
-than :data:`WINDOW_SLACK` is read afresh, as with CalDAV.
+than :data:`adapters.mailboxes.WINDOW_SLACK` is read afresh, as with CalDAV.
 
 Faults: a busy server's back-off is waited out (``ErrorServerBusy`` with
 ``BackOffMilliseconds``, HTTP 503 with ``Retry-After``); an item that cannot be fetched
@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from exchangelib import errors as ews
@@ -66,7 +66,7 @@ from adapters.ewsitems import (
     mail_record,
     wanted,
 )
-from adapters.ical import window_around
+from adapters.mailboxes import calendar_window, mailbox_collections, split_id, window_value
 from adapters.records import Batch, Collection, ItemFailure, Record
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,6 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 512
 #: GetItem: ids per request
 FETCH_CHUNK = 100
-WINDOW_SLACK = timedelta(days=30)
 #: well-known folder names (as Outlook shows them in English, and EWS's own ids)
 WELL_KNOWN: dict[str, type[Folder]] = {
     "inbox": Inbox, "sent items": SentItems, "sentitems": SentItems, "sent": SentItems,
@@ -188,14 +187,9 @@ class EwsSource(Source):
     # -- collections -----------------------------------------------------------------------
 
     def collections(self) -> list[Collection]:
-        out = []
-        for mailbox in self.mailboxes():
-            out += [Collection(f"{mailbox}|mail|{f}", f"{mailbox}: {f}") for f in self.folders]
-            if self.calendar:
-                out.append(Collection(f"{mailbox}|calendar", f"{mailbox}: Calendar", "calendar"))
-            if self.contacts:
-                out.append(Collection(f"{mailbox}|contacts", f"{mailbox}: Contacts", "contacts"))
-        return out
+        return mailbox_collections(
+            self.mailboxes(), self.folders, calendar=self.calendar, contacts=self.contacts
+        )
 
     def probe(self) -> list[str]:
         """Every mailbox with the folders found for it; the first failure, in words."""
@@ -220,7 +214,7 @@ class EwsSource(Source):
     def pull(
         self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
     ) -> Iterator[Batch]:
-        mailbox, kind, spec = _split_id(collection)
+        mailbox, kind, spec = split_id(collection)
         folder = self._folder(mailbox, spec)
         cursor = dict(cursor or {})
         if cursor.get("folder") not in (None, folder.id):
@@ -228,16 +222,13 @@ class EwsSource(Source):
             cursor = {}
         window = None
         if kind == "calendar":
-            now = datetime.now(UTC)
-            window = window_around(now, self.window_back, self.window_ahead)
-            stored = cursor.get("window")
-            moved = stored and now - datetime.fromisoformat(stored[0]) - self.window_back
-            if moved and moved > WINDOW_SLACK:
-                log.info("%s: the window moved; reading %s afresh", self.account, collection.name)
-                cursor = {}
+            window, cursor = calendar_window(
+                cursor, self.window_back, self.window_ahead,
+                account=self.account, name=collection.name,
+            )  # fmt: skip
         base = {"folder": folder.id}
         if window is not None:
-            base["window"] = [window[0].isoformat(), window[1].isoformat()]
+            base["window"] = window_value(window)
         state = cursor.get("state")
         size = max(1, min(self.page_size, limits.max_items))  # a page is at most a batch
         while True:
@@ -369,11 +360,6 @@ class EwsSource(Source):
             reason = f"item {remote_id}: could not be read ({type(exc).__name__}: {exc})"
             failures.append(ItemFailure(remote_id, reason, raw=_bytes(raw)))
         return len(raw)
-
-
-def _split_id(collection: Collection) -> tuple[str, str, str]:
-    mailbox, kind, *rest = collection.id.split("|", 2)
-    return mailbox, kind, rest[0] if rest else kind
 
 
 def _resolve(account: Any, spec: str) -> Any:

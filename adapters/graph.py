@@ -23,7 +23,7 @@ Cursor: ``{"folder": id, "link": next or delta link, "window": [from, to]}`` (wi
 calendars). A link Graph no longer knows (410) raises :class:`InvalidCursorError`, and
 the runner starts the folder over (ingest is idempotent: nothing is doubled); so does a
 mail folder whose id changed. A calendar whose window has moved by more than
-:data:`WINDOW_SLACK` is read afresh, as with CalDAV and EWS.
+:data:`adapters.mailboxes.WINDOW_SLACK` is read afresh, as with CalDAV and EWS.
 
 Faults are handled in :mod:`adapters.graphhttp` (429/503 with ``Retry-After``, a new
 token after a 401, refusals in words); an item that cannot be fetched or read is
@@ -52,7 +52,7 @@ from adapters.graphitems import (
     is_private_mail,
     mail_record,
 )
-from adapters.ical import window_around
+from adapters.mailboxes import calendar_window, mailbox_collections, split_id, window_value
 from adapters.records import Batch, Collection, ItemFailure, Record
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,6 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 200
 #: MIME contents fetched per round of ``$batch`` requests
 FETCH_CHUNK = 100
-WINDOW_SLACK = timedelta(days=30)
 #: well-known folder names (as Outlook shows them in English) -> Graph's names
 WELL_KNOWN = {
     "inbox": "inbox", "sent items": "sentitems", "sentitems": "sentitems", "sent": "sentitems",
@@ -129,14 +128,9 @@ class GraphSource(Source):
         return [name] if "@" in name else []
 
     def collections(self) -> list[Collection]:
-        out = []
-        for mailbox in self.mailboxes():
-            out += [Collection(f"{mailbox}|mail|{f}", f"{mailbox}: {f}") for f in self.folders]
-            if self.calendar:
-                out.append(Collection(f"{mailbox}|calendar", f"{mailbox}: Calendar", "calendar"))
-            if self.contacts:
-                out.append(Collection(f"{mailbox}|contacts", f"{mailbox}: Contacts", "contacts"))
-        return out
+        return mailbox_collections(
+            self.mailboxes(), self.folders, calendar=self.calendar, contacts=self.contacts
+        )
 
     def probe(self) -> list[str]:
         """Every mailbox with the folders found in it; the first failure, in words."""
@@ -205,7 +199,7 @@ class GraphSource(Source):
     def pull(
         self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
     ) -> Iterator[Batch]:
-        mailbox, kind, spec = _split_id(collection)
+        mailbox, kind, spec = split_id(collection)
         base = _base(mailbox)
         cursor = dict(cursor or {})
         size = max(1, min(self.page_size, limits.max_items))
@@ -222,19 +216,16 @@ class GraphSource(Source):
             )
             fixed: dict[str, Any] = {"folder": folder_id}
         elif kind == "calendar":
-            now = datetime.now(UTC)
-            window = window_around(now, self.window_back, self.window_ahead)
-            stored = cursor.get("window")
-            moved = stored and now - datetime.fromisoformat(stored[0]) - self.window_back
-            if moved and moved > WINDOW_SLACK:
-                log.info("%s: the window moved; reading %s afresh", self.account, collection.name)
-                cursor = {}
+            window, cursor = calendar_window(
+                cursor, self.window_back, self.window_ahead,
+                account=self.account, name=collection.name,
+            )  # fmt: skip
             start = (
                 f"{base}/calendarView/delta",
                 {"startDateTime": _iso(window[0]), "endDateTime": _iso(window[1])},
             )
             prefer += ', outlook.timezone="UTC"'
-            fixed = {"window": [window[0].isoformat(), window[1].isoformat()]}
+            fixed = {"window": window_value(window)}
         else:
             start = (f"{base}/contacts/delta", {"$select": CONTACT_SELECT})
             fixed = {}
@@ -323,11 +314,6 @@ class GraphSource(Source):
 
 def _base(mailbox: str) -> str:
     return ME if mailbox == ME else f"users/{quote(mailbox, safe='@.')}"
-
-
-def _split_id(collection: Collection) -> tuple[str, str, str]:
-    mailbox, kind, *rest = collection.id.split("|", 2)
-    return mailbox, kind, rest[0] if rest else kind
 
 
 def _iso(moment: datetime) -> str:

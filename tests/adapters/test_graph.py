@@ -8,7 +8,6 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -20,24 +19,13 @@ from adapters.graphauth import GraphSettings
 from adapters.graphitems import series_uid
 from adapters.ical import parse_calendar
 from adapters.records import Batch, ContactRecord, EventRecord, MailRecord
+from tests.adapters.test_ews import mail
 from tests.servers.graph import GraphServer
 from tests.servers.graph_state import make_certificate
 
 ALICE, BOB = "alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com"
 SECRET = "s3cret-value"
 SOON = datetime.now(UTC).replace(minute=0, second=0, microsecond=0, tzinfo=None) + timedelta(days=3)
-
-
-def mail(n: int, sender: str = "ann@customer.example", to: str = ALICE, **headers: str) -> bytes:
-    message = EmailMessage()
-    message["From"], message["To"] = sender, to
-    message["Subject"] = f"Offer {n}"
-    message["Message-ID"] = f"<offer-{n}@customer.example>"
-    message["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
-    for name, value in headers.items():
-        message[name] = value
-    message.set_content(f"Offer number {n}")
-    return bytes(message)
 
 
 @pytest.fixture
