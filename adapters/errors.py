@@ -19,7 +19,19 @@ class SourceError(Exception):
 
 
 class AuthError(SourceError):
-    """Raised when the server refuses the credentials: stop the account, tell the admin."""
+    """Raised when the server refuses the credentials: stop the account, tell the admin.
+
+    ``hint`` is what to do about it, where the message does not already say it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        account: str | None = None,
+        hint: str = "check the user name and password",
+    ) -> None:
+        super().__init__(message, account=account)
+        self.hint = hint
 
 
 class TransientError(SourceError):
@@ -61,7 +73,8 @@ def describe(error: BaseException) -> str:
     if isinstance(error, SourceError) and error.account:
         prefix = f"{error.account}: "
     if isinstance(error, AuthError):
-        return f"{prefix}login refused ({error.message}); check the user name and password"
+        hint = f"; {error.hint}" if error.hint else ""
+        return f"{prefix}login refused ({error.message}){hint}"
     if isinstance(error, TransientError):
         wait = f", retry after {error.retry_after:.0f}s" if error.retry_after else ""
         return f"{prefix}server unreachable or busy ({error.message}){wait}"

@@ -225,6 +225,7 @@ class GraphAuth:
                         raise AuthError(
                             "the stored sign-in cannot be read: sign in again",
                             account=self.account,
+                            hint="",
                         ) from None
             self._app = client_app(self.settings, self.http, self._cache)
         return self._app
@@ -242,6 +243,7 @@ class GraphAuth:
                 "nobody has signed in yet: run `crmsync graph-login "
                 f"{self.account or '<account>'}`, or sign in on the account's page",
                 account=self.account,
+                hint="",
             )
         found: dict[str, Any] | None = app.acquire_token_silent_with_error(
             self.settings.scopes(), account=accounts[0], force_refresh=fresh
@@ -269,7 +271,7 @@ def refusal(result: dict[str, Any], account: str = "", delegated: bool = False) 
         return TransientError(f"the login service is busy ({first_line})", account=account)
     if not said and error == "invalid_grant" and delegated:
         said = "the sign-in is no longer valid: sign in again"
-    return AuthError(f"{said} ({first_line})" if said else first_line, account=account)
+    return AuthError(f"{said} ({first_line})" if said else first_line, account=account, hint="")
 
 
 def _split_pem(pem: str, password: str) -> tuple[str, str]:
@@ -280,7 +282,8 @@ def _split_pem(pem: str, password: str) -> tuple[str, str]:
         cert = x509.load_pem_x509_certificate(data)
     except (ValueError, TypeError) as exc:
         raise AuthError(
-            f"the certificate file needs the private key and the certificate in PEM ({exc})"
+            f"the certificate file needs the private key and the certificate in PEM ({exc})",
+            hint="",
         ) from None
     plain = key.private_bytes(
         serialization.Encoding.PEM,

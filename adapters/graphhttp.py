@@ -215,7 +215,7 @@ class GraphClient:
         if status == 410:
             return DeltaGone(f"{code or 'gone'}: {message}", account=self.account)
         if status == 401:
-            return AuthError(f"Graph refuses the token ({message})", account=self.account)
+            return AuthError(f"Graph refuses the token ({message})", account=self.account, hint="")
         if status == 403:
             if "AccessPolicy" in message or "RAOP" in message:
                 said = (
@@ -227,7 +227,7 @@ class GraphClient:
                     f"the app lacks the permission for {where}: grant Mail.Read, "
                     "Calendars.Read and Contacts.Read (and admin consent) in Entra ID"
                 )
-            return AuthError(f"{said} ({code})", account=self.account)
+            return AuthError(f"{said} ({code})", account=self.account, hint="")
         if status == 404:
             if code in (
                 "ErrorInvalidUser",

@@ -468,6 +468,21 @@ class SyncRequest(Base):
     taken_at: Mapped[datetime | None]
 
 
+class AccountToken(Base):
+    """The sign-in of a delegated account (Microsoft Graph, ``sign_in = "user"``): msal's
+    token cache, which holds the refresh token, encrypted with the key from the config
+    (crm.secrets), never in clear."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), unique=True
+    )
+    cache: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 # -- users of the web view -------------------------------------------------------------
 
 

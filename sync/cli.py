@@ -19,7 +19,7 @@ from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
 from crm.vcardimport import import_contacts
-from sync import clicarddav, cliweb, output
+from sync import clicarddav, cligraph, cliweb, output
 from sync.clicontext import Context, _user_errors
 from sync.runner import Runner, match_policy
 
@@ -219,6 +219,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: 
 
 cliweb.register(main)
 clicarddav.register(main)
+cligraph.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

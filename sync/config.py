@@ -16,14 +16,18 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from sync import configschema as s
+from sync.configgraph import GRAPH, SECRET_KEYS, check_credential, check_graph
 from sync.configschema import Key
+
+if TYPE_CHECKING:
+    from adapters.graphauth import TokenStore
 
 PASSWORD_COMMAND_TIMEOUT = 30
 
@@ -167,6 +171,20 @@ class AccountConfig:
     calendar: bool = True
     contacts: bool = True
     private_categories: tuple[str, ...] = ()
+    #: graph (Exchange Online): the app registration, how it signs in, which cloud
+    tenant: str | None = None
+    client_id: str | None = None
+    sign_in: str = "app"
+    client_secret_env: str | None = None
+    client_secret_command: tuple[str, ...] | None = field(default=None, repr=False)
+    certificate_file: Path | None = None
+    certificate_password_env: str | None = None
+    cloud: str = "global"
+    login_url: str | None = None
+    graph_url: str | None = None
+    #: graph with sign_in = "user": where the signed-in user's tokens are kept (encrypted,
+    #: in the database); set by :func:`sync.stored.all_accounts`
+    token_store: TokenStore | None = field(default=None, repr=False, compare=False)
     #: for an account added in the web view: decrypts its stored password when called
     secret: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     #: for an account added in the web view: what is wrong with its stored settings
@@ -188,6 +206,19 @@ class AccountConfig:
         if self.password_command:
             return _run_password_command(self.password_command, where)
         raise ConfigError(f"{where}: no password source: set password_env or password_command")
+
+    def client_secret(self) -> str:
+        """A graph account's client secret, fetched now ("" when it has none): from
+        ``secret`` (web view), ``client_secret_env`` or ``client_secret_command``; the
+        errors are :meth:`password`'s."""
+        where = f'account "{self.name}"'
+        if self.secret is not None:
+            return _from_secret(self.secret, where)
+        if self.client_secret_env:
+            return _from_env(self.client_secret_env, where)
+        if self.client_secret_command:
+            return _run_password_command(self.client_secret_command, where, "client_secret_command")
+        return ""
 
 
 @dataclass(frozen=True)
@@ -356,13 +387,14 @@ EWS = {
 }
 KINDS = {
     "imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV, "ews": EWS,
+    "graph": GRAPH,
 }  # fmt: skip
 #: the kinds that log in with a password
 PASSWORD_KINDS = ("imap", "caldav", "carddav", "ews")
 _EWS_VERSION = re.compile(r"auto|2013|2013_sp1|2016|2019|se|\d+(\.\d+){1,3}", re.IGNORECASE)
-LATER_KINDS = ("graph",)  # known, adapters still to come
+LATER_KINDS: tuple[str, ...] = ()  # known, adapters still to come
 #: the kinds, as messages list them
-KIND_NAMES = '"imap", "ews", "caldav", "carddav" or "files"'
+KIND_NAMES = '"imap", "ews", "graph", "caldav", "carddav" or "files"'
 _SECTIONS = {
     "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
     "sync": SYNC, "accounts": ACCOUNT,
@@ -471,12 +503,16 @@ def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> Acco
         return None
     schema = KINDS[kind]
     explain = dict(_ACCOUNT_SECRET)
+    if kind == "graph":
+        explain.update(SECRET_KEYS)
     for other, keys in KINDS.items():
         explain.update({key: _other_kind(other, kind) for key in keys if key not in schema})
     s.report_unknown(data, [*ACCOUNT, "kind", *schema], where, problems, explain)
     values = kind_settings(kind, data, where, base_dir, problems)
     if kind in PASSWORD_KINDS:
         _check_password_source(data, where, problems)
+    elif kind == "graph":
+        check_credential(data, where, problems)
     return AccountConfig(kind=kind, interval_seconds=interval, **common, **values)
 
 
@@ -493,6 +529,13 @@ def kind_settings(
         _check_dav(values, where, problems)
     elif kind == "ews":
         _check_ews(values, where, problems)
+    elif kind == "graph":
+        check_graph(values, where, problems)
+        if values["certificate_file"] is not None:
+            key = f"{where}.certificate_file"
+            values["certificate_file"] = _existing(
+                base_dir, values["certificate_file"], key, problems
+            )
     else:
         _check_files(values, where, base_dir, problems)
     if values.get("ca_file") is not None:
@@ -638,9 +681,11 @@ def _from_env(name: str, where: str) -> str:
     return value
 
 
-def _run_password_command(command: tuple[str, ...], where: str) -> str:
+def _run_password_command(
+    command: tuple[str, ...], where: str, key: str = "password_command"
+) -> str:
     """The first line the command prints, stripped; its output never reaches a message."""
-    what = f'{where}: password_command "{command[0]}"'
+    what = f'{where}: {key} "{command[0]}"'
     try:
         # A list, no shell: the words are the admin's, from the config file.
         done = subprocess.run(  # noqa: S603

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
 
 from adapters.base import Source
 from adapters.errors import AuthError
 from sync.config import AccountConfig, ConfigError, SyncConfig
+
+if TYPE_CHECKING:
+    from adapters.graphauth import GraphSettings, TokenStore
+
+T = TypeVar("T")
 
 
 def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
@@ -95,7 +103,100 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             window_ahead=timedelta(seconds=account.future),
             account=account.name,
         )
+    if account.kind == "graph":
+        from adapters.graph import GraphSource
+
+        return GraphSource(
+            settings=graph_settings(account, settings),
+            store=token_store(account),
+            mailboxes=account.mailboxes,
+            folders=account.folders,
+            calendar=account.calendar,
+            contacts=account.contacts,
+            private_categories=account.private_categories,
+            window_back=timedelta(seconds=account.past),
+            window_ahead=timedelta(seconds=account.future),
+            account=account.name,
+        )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
+
+
+def graph_settings(account: AccountConfig, settings: SyncConfig) -> GraphSettings:
+    """How a graph account reaches Graph and signs in, its client secret and certificate
+    read now; one that cannot be read is an :class:`AuthError`."""
+    from adapters.graphauth import GraphSettings
+
+    certificate = password = ""
+    if account.certificate_file is not None:
+        try:
+            certificate = account.certificate_file.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuthError(
+                f'account "{account.name}": cannot read the certificate file'
+                f" {account.certificate_file}: {getattr(exc, 'strerror', None) or exc}",
+                account=account.name,
+            ) from None
+        if account.certificate_password_env:
+            password = _secret(account, lambda: _env(account, account.certificate_password_env))
+    return GraphSettings(
+        tenant=account.tenant or "",
+        client_id=account.client_id or "",
+        sign_in=account.sign_in,
+        client_secret="" if certificate else _secret(account, account.client_secret),
+        certificate=certificate,
+        certificate_password=password,
+        cloud=account.cloud,
+        login_url=account.login_url or "",
+        graph_url=account.graph_url or "",
+        tls_verify=account.tls_verify,
+        ca_file=str(account.ca_file) if account.ca_file else None,
+        timeout=settings.timeout_seconds,
+    )
+
+
+def token_store(account: AccountConfig) -> TokenStore | None:
+    """Where a delegated graph account's sign-in is kept; a key that is missing or does
+    not fit is an :class:`AuthError` when the store is used."""
+    if account.sign_in != "user" or account.token_store is None:
+        return None
+    return _GuardedStore(account.token_store, account.name)
+
+
+class _GuardedStore:
+    """A token store whose key problems are the account's :class:`AuthError`."""
+
+    def __init__(self, store: TokenStore, account: str) -> None:
+        self.store, self.account = store, account
+
+    def load(self) -> str | None:
+        return self._guard(self.store.load)
+
+    def save(self, cache: str) -> None:
+        self._guard(lambda: self.store.save(cache))
+
+    def _guard(self, work: Callable[[], T]) -> T:
+        from crm.secrets import SecretKeyError
+
+        try:
+            return work()
+        except SecretKeyError as exc:  # its message never holds the key nor the cache
+            raise AuthError(f'account "{self.account}": {exc}', account=self.account) from None
+
+
+def _secret(account: AccountConfig, fetch: Callable[[], str]) -> str:
+    try:
+        return fetch()
+    except ConfigError as exc:
+        raise AuthError(str(exc), account=account.name) from None
+
+
+def _env(account: AccountConfig, name: str | None) -> str:
+    value = os.environ.get(name or "", "")
+    if not value:
+        raise ConfigError(
+            f'account "{account.name}": the environment variable {name} is not set or empty'
+        )
+    return value
 
 
 def _password(account: AccountConfig) -> str:

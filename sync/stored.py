@@ -12,12 +12,18 @@ under one of ``[web] file_roots``. The password is decrypted only when the
 account connects (:attr:`AccountConfig.secret`), so a missing key or settings
 that do not validate fail that account's run, with the reason as its error, and
 nothing else.
+
+A Microsoft Graph account's client secret is its stored password (a certificate is for
+the config file only); a graph account with ``sign_in = "user"``, from the file or the
+web view, gets the store of its sign-in (:class:`crm.tokens.DbTokenStore`, encrypted with
+the same key) as :attr:`AccountConfig.token_store`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +32,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crm.models import Account
 from crm.secrets import SecretBox, SecretKeyError
+from crm.tokens import DbTokenStore
 from sync.config import KINDS, AccountConfig, Config, ConfigError, kind_settings
+from sync.configgraph import FILE_ONLY_KEYS
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 300.0
 #: the settings keys of each kind: the config file's, less the password sources and the
-#: CA file (a path on the server is not the web view's to choose)
-SETTINGS = {
-    kind: tuple(k for k in keys if k not in ("password_env", "password_command", "ca_file"))
-    for kind, keys in KINDS.items()
-}
+#: CA file (a path on the server is not the web view's to choose); a graph account's
+#: client secret is its stored password, its certificate is for the config file
+_NOT_SETTINGS = ("password_env", "password_command", "ca_file", *FILE_ONLY_KEYS)
+SETTINGS = {kind: tuple(k for k in keys if k not in _NOT_SETTINGS) for kind, keys in KINDS.items()}
 
 
 def stored_accounts(
@@ -60,7 +67,11 @@ def all_accounts(config: Config, sessions: sessionmaker[Session]) -> list[Accoun
     configured = {account.name for account in config.accounts}
     with sessions() as session:
         rows = _web_rows(session)
-    box, why = _open_box(config) if any(row.secret for row in rows) else (None, "")
+    delegated = any(a.kind == "graph" and a.sign_in == "user" for a in config.accounts) or any(
+        row.kind == "graph" and _sign_in(row) == "user" for row in rows
+    )
+    needed = delegated or any(row.secret for row in rows)
+    box, why = _open_box(config) if needed else (None, "")
     stored = []
     for row in rows:
         if row.name in configured:
@@ -69,7 +80,24 @@ def all_accounts(config: Config, sessions: sessionmaker[Session]) -> list[Accoun
             )
             continue
         stored.append(account_from_settings(row, box, why, config.web.file_roots))
-    return [*config.accounts, *stored]
+    return [with_token_store(a, sessions, box, why) for a in (*config.accounts, *stored)]
+
+
+def with_token_store(
+    account: AccountConfig, sessions: sessionmaker[Session], box: SecretBox | None, why: str
+) -> AccountConfig:
+    """A delegated graph account with the store of its sign-in (encrypted in the
+    database, :mod:`crm.tokens`); any other account as it is."""
+    if account.kind != "graph" or account.sign_in != "user":
+        return account
+    store = DbTokenStore(
+        sessions, box, account.name, kind=account.kind, owner=account.owner or "", why=why
+    )
+    return replace(account, token_store=store)
+
+
+def _sign_in(row: Account) -> Any:
+    return row.settings.get("sign_in", "app") if isinstance(row.settings, dict) else "app"
 
 
 def _web_rows(session: Session) -> list[Account]:
@@ -94,13 +122,18 @@ def account_from_settings(
     where = f'account "{row.name}"'
     problems: list[str] = []
     values = settings_values(row.kind, row.settings, file_roots, problems)
+    secret: Callable[[], str] | None = _secret(where, row.secret, box, why, problems)
+    if row.kind == "graph" and not row.secret:
+        secret = None  # a public client (delegated) has no secret
+        if values.get("sign_in", "app") == "app":
+            problems.append("no client secret stored; enter it in the web view")
     return AccountConfig(
         name=row.name,
         kind=row.kind if row.kind in KINDS else "imap",
         owner=row.owner or None,
         enabled=row.enabled,
         interval_seconds=row.interval_seconds or DEFAULT_INTERVAL,
-        secret=_secret(where, row.secret, box, why, problems),
+        secret=secret,
         problems=tuple(problems),
         **values,
     )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.errors import SourceError, describe
 from crm.secrets import SecretBox, SecretKeyError
 from sync.config import AccountConfig, Config, ConfigError
+from sync.graphlogin import GraphSignIn
 from sync.runner import match_policy
 from sync.sources import open_source
 from sync.stored import settings_values
@@ -51,6 +52,7 @@ def build_app(config: Config, sessions: sessionmaker[Session]) -> Flask:
         behind_proxy=config.web.behind_proxy,
         test_connection=lambda kind, values, password: probe(config, kind, values, password),
         check_settings=lambda kind, values: check_settings(config, kind, values),
+        graph_signin=GraphSignIn(config, sessions),
         config_accounts=frozenset(a.name for a in config.accounts),
     )
     return create_app(settings, sessions)

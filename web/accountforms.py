@@ -30,6 +30,7 @@ HOSTNAME = (
     r"|^\[?[0-9A-Fa-f:.]+\]?$"
 )
 URL = r"^https?://[^\s/?#]+(/\S*)?$"
+HTTPS = r"^https://[^\s/?#]+(/\S*)?$"
 _DAYS = re.compile(r"^(\d+)d$")
 
 
@@ -56,6 +57,10 @@ class AccountForm(FlaskForm):
         "Sync every (minutes)", default=5, validators=[NumberRange(1, 1440)]
     )
     enabled = BooleanField("Enabled", default=True)
+
+    def needs_password(self) -> bool:
+        """Whether the account cannot work without a password (or client secret)."""
+        return self.has_password
 
     def settings(self) -> dict[str, Any]:
         """The settings as stored in ``Account.settings`` (no password)."""
@@ -293,6 +298,99 @@ class EwsForm(AccountForm):
         self.tls_verify.data = settings.get("tls_verify", True)
 
 
+class GraphForm(AccountForm):
+    """Exchange Online through Microsoft Graph. The client secret is the stored password;
+    a certificate is for accounts in the config file (``certificate_file``)."""
+
+    kind, title = "graph", "an Exchange Online account (Microsoft Graph)"
+    collections = ("folder", "folders")
+
+    tenant = StringField(
+        "Tenant (directory id or domain)",
+        validators=[
+            DataRequired(),
+            Length(max=253),
+            Regexp(r"^[^\s/]+$", message="no spaces or /"),
+        ],
+    )
+    client_id = StringField("Application (client) id", validators=[DataRequired(), Length(max=128)])
+    sign_in = SelectField(
+        "Sign-in",
+        choices=[
+            ("app", "app-only: the app reads the staff mailboxes listed below"),
+            ("user", "as one user: that user's own mailbox"),
+        ],
+    )
+    password = PasswordField("Client secret", validators=[Length(max=1024)])
+    cloud = SelectField(
+        "Cloud",
+        choices=[
+            ("global", "Microsoft 365 (global)"),
+            ("usgov", "US Government (GCC High)"),
+            ("usgov-dod", "US Government (DoD)"),
+            ("china", "China (21Vianet)"),
+        ],
+    )
+    login_url = StringField(
+        "Login endpoint",
+        validators=[Optional(), Length(max=2048), Regexp(HTTPS, message="not an https URL")],
+    )
+    graph_url = StringField(
+        "Graph endpoint",
+        validators=[Optional(), Length(max=2048), Regexp(HTTPS, message="not an https URL")],
+    )
+    mailboxes = TextAreaField("Staff mailboxes (one address per line)")
+    folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
+    calendar = BooleanField("Read the calendars", default=True)
+    contacts = BooleanField("Read the contacts", default=True)
+    policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
+    private_categories = TextAreaField(
+        "Private categories (one per line)", default="Private\nPrivat"
+    )
+
+    def needs_password(self) -> bool:
+        return self.sign_in.data == "app"
+
+    def settings(self) -> dict[str, Any]:
+        endpoints = {
+            key: value.strip()
+            for key, value in (
+                ("login_url", self.login_url.data),
+                ("graph_url", self.graph_url.data),
+            )
+            if value and value.strip()
+        }
+        return {
+            "tenant": self.tenant.data.strip(),
+            "client_id": self.client_id.data.strip(),
+            "sign_in": self.sign_in.data,
+            "cloud": self.cloud.data,
+            **endpoints,
+            "mailboxes": _lines(self.mailboxes.data),
+            "folders": _lines(self.folders.data) or ["Inbox"],
+            "calendar": bool(self.calendar.data),
+            "contacts": bool(self.contacts.data),
+            "policy": self.policy.data,
+            "private_categories": _lines(self.private_categories.data),
+        }
+
+    def fill_settings(self, settings: dict[str, Any]) -> None:
+        self.tenant.data = settings.get("tenant", "")
+        self.client_id.data = settings.get("client_id", "")
+        self.sign_in.data = settings.get("sign_in", "app")
+        self.cloud.data = settings.get("cloud", "global")
+        self.login_url.data = settings.get("login_url") or ""
+        self.graph_url.data = settings.get("graph_url") or ""
+        self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
+        self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
+        self.calendar.data = settings.get("calendar", True)
+        self.contacts.data = settings.get("contacts", True)
+        self.policy.data = settings.get("policy", "enrich")
+        self.private_categories.data = "\n".join(
+            settings.get("private_categories", ["Private", "Privat"])
+        )
+
+
 FORMS: dict[str, type[AccountForm]] = {
-    form.kind: form for form in (ImapForm, EwsForm, CalDavForm, CardDavForm, FilesForm)
+    form.kind: form for form in (ImapForm, EwsForm, GraphForm, CalDavForm, CardDavForm, FilesForm)
 }

@@ -51,8 +51,8 @@ def new() -> ResponseReturnValue:
         return _test_and_render(form, None)
     if form.validate_on_submit() and _settings_hold(form):
         password = form.password.data if form.has_password else ""
-        if form.has_password and not password:
-            form.password.errors.append("enter the password of the account")
+        if form.needs_password() and not password:
+            form.password.errors.append(f"enter the {form.password.label.text.lower()}")
         else:
             session = db.session()
             try:
@@ -136,12 +136,24 @@ def test_connection(form: AccountForm, account: Account | None) -> dict[str, Any
     if tester is None:
         return {"ok": False, "folders": [], "message": "testing is not available here"}
     try:
-        password = ""
-        if form.has_password:
-            password = form.password.data or _stored_password(account)
+        signin = settings().graph_signin
+        delegated = form.kind == "graph" and form.settings().get("sign_in") == "user"
+        if delegated and account is None:
+            message = "Save the account, then sign in with Microsoft on its page and test again."
+            return {"ok": False, "folders": [], "message": message}
+        if delegated and account is not None and signin is not None:  # its stored sign-in
+            return _tested(form, signin.probe(account.name, form.settings()))
+        password = (form.password.data or "") if form.has_password else ""
+        stored = account is not None and account.secret is not None
+        if not password and (form.needs_password() or stored):
+            password = _stored_password(account)
         found = tester(form.kind, form.settings(), password)
     except (ConnectionTestError, SecretKeyError) as exc:
         return {"ok": False, "folders": [], "message": str(exc)}
+    return _tested(form, found)
+
+
+def _tested(form: AccountForm, found: list[str]) -> dict[str, Any]:
     done = "Logged in" if form.has_password else "Read the folder"
     noun = form.collections[len(found) != 1]
     return {"ok": True, "folders": found, "message": f"{done}; {len(found)} {noun}."}

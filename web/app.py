@@ -19,6 +19,7 @@ from web import (
     customers,
     db,
     filters,
+    graphsignin,
     profile,
     review,
     security,
@@ -56,6 +57,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         review.bp,
         status.bp,
         accounts.bp,
+        graphsignin.bp,
         addressbooks.bp,
         profile.bp,
     )

@@ -6,10 +6,10 @@ such as the "test connection" button, is a function that ``sync`` passes in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from crm.matching import MatchPolicy
 from crm.secrets import SecretBox
@@ -23,6 +23,26 @@ class ConnectionTestError(Exception):
 ConnectionTester = Callable[[str, dict[str, Any], str], list[str]]
 #: (kind, settings) -> what is wrong with them, each as "settings.key: why"
 SettingsChecker = Callable[[str, dict[str, Any]], list[str]]
+
+
+class GraphSignIn(Protocol):
+    """Signing a user in to a delegated Microsoft Graph account (``sync.graphlogin``);
+    failures are :class:`ConnectionTestError` in words."""
+
+    def delegated(self, name: str) -> bool:
+        """Whether account ``name`` is a graph account that a user signs in to."""
+
+    def begin(self, name: str, redirect_uri: str) -> dict[str, Any]:
+        """Start the sign-in: the flow, whose ``auth_uri`` is where the browser goes."""
+
+    def kept(self, flow: Mapping[str, Any]) -> dict[str, Any]:
+        """What of the flow the session keeps until the browser comes back."""
+
+    def finish(self, name: str, flow: Mapping[str, Any], params: Mapping[str, str]) -> str:
+        """Store the sign-in the redirect's ``params`` complete; the signed-in user."""
+
+    def probe(self, name: str, values: dict[str, Any]) -> list[str]:
+        """ "Test connection" with the sign-in stored for account ``name``."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,8 @@ class WebSettings:
     testing: bool = False
     test_connection: ConnectionTester | None = None
     check_settings: SettingsChecker | None = None
+    #: "Sign in with Microsoft" for delegated Graph accounts
+    graph_signin: GraphSignIn | None = None
     #: names of accounts that come from the config file (shown read-only)
     config_accounts: frozenset[str] = frozenset()
     default_interval_seconds: float = 300.0

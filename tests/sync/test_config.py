@@ -363,19 +363,14 @@ def test_kind_is_required_and_checked(tmp_path):
         [[accounts]]
         name = "a"
         [[accounts]]
-        name = "b"
-        kind = "graph"
-        host = "outlook.office365.com"
-        [[accounts]]
         name = "c"
         kind = "pop3"
         """,
     )
-    kinds = '"imap", "ews", "caldav", "carddav" or "files"'
+    kinds = '"imap", "ews", "graph", "caldav", "carddav" or "files"'
     assert found == [
         f"accounts[0].kind: required ({kinds})",
-        'accounts[1].kind: "graph" is not supported yet',
-        f'accounts[2].kind: expected {kinds}, got string "pop3"',
+        f'accounts[1].kind: expected {kinds}, got string "pop3"',
     ]
 
 

@@ -44,6 +44,9 @@ ROUTES = [
     ("POST", "/admin/accounts/{account}/edit", "admin"),
     ("POST", "/admin/accounts/{account}/disable", "admin"),
     ("POST", "/admin/accounts/{account}/enable", "admin"),
+    ("GET", "/admin/accounts/{graph}/graph", "admin"),
+    ("POST", "/admin/accounts/{graph}/graph/signin", "admin"),
+    ("GET", "/admin/accounts/graph/callback", "admin"),
     ("GET", "/admin/address-books", "admin"),
     ("POST", "/admin/address-books", "admin"),
     ("POST", "/admin/address-books/{book}/delete", "admin"),
@@ -62,6 +65,8 @@ def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int 
     with sessions.begin() as session:
         web = Account(name="web-box", kind="imap", origin="web", settings={"host": "h"})
         session.add(web)
+        graph = Account(name="web-graph", kind="graph", origin="web", settings={"sign_in": "user"})
+        session.add(graph)
         session.flush()
         offer = session.scalars(
             select(Interaction).where(Interaction.subject.like("Angebot%"))
@@ -73,6 +78,7 @@ def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int 
             attachment=offer.attachments[0].id,
             review=session.scalar(select(func.min(ReviewItem.id))),
             account=web.id,
+            graph=graph.id,
         )
         add_book(session, "vip", "VIP customers", "category", "VIP", ["staff"])
     found["book"] = "vip"
@@ -89,7 +95,8 @@ def test_route_needs_login(anonymous: Browser, method, url, role) -> None:
     target = _url(
         url,
         dict.fromkeys(
-            ["person", "org", "interaction", "attachment", "review", "account", "book"], 1
+            ["person", "org", "interaction", "attachment", "review", "account", "graph", "book"],
+            1,
         ),
     )
     response = anonymous.get(target) if method == "GET" else anonymous.post(target, {})
