@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,6 +83,16 @@ class GraphSignIn:
 
         _, settings, _ = self._account(name)
         return self._words(lambda: graphsignin.begin(settings, redirect_uri))
+
+    def login_origin(self, name: str) -> str:
+        """The origin of the account's login page, where "Sign in" sends the browser
+        ("" when the account's settings do not say)."""
+        try:
+            _, settings, _ = self._account(name)
+        except ConnectionTestError:
+            return ""
+        parts = urlsplit(settings.authority)
+        return f"{parts.scheme}://{parts.netloc}" if parts.scheme == "https" else ""
 
     def kept(self, flow: Mapping[str, Any]) -> dict[str, Any]:
         """What of ``flow`` the web session keeps until the browser comes back."""

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 
 from crm.accounts import get_account
@@ -21,6 +30,7 @@ from crm.tokens import mark_signed_in, signed_in_at
 from web import db
 from web.auth import admins_only
 from web.filters import settings
+from web.security import PAGE_CSP
 from web.settings import ConnectionTestError, GraphSignIn
 
 bp = Blueprint("graphsignin", __name__, url_prefix="/admin/accounts")
@@ -32,8 +42,14 @@ PENDING = "graph_signin"
 
 @bp.route("/<int:account_id>/graph")
 def page(account_id: int) -> ResponseReturnValue:
-    account, _ = _delegated(account_id)
-    return _render(account)
+    account, signin = _delegated(account_id)
+    response = make_response(_render(account))
+    origin = signin.login_origin(account.name)
+    if origin:  # the form's answer redirects there: browsers check form-action on that
+        response.headers["Content-Security-Policy"] = PAGE_CSP.replace(
+            "form-action 'self'", f"form-action 'self' {origin}"
+        )
+    return response
 
 
 @bp.route("/<int:account_id>/graph/signin", methods=["POST"])

@@ -35,6 +35,9 @@ class GraphSignIn(Protocol):
     def begin(self, name: str, redirect_uri: str) -> dict[str, Any]:
         """Start the sign-in: the flow, whose ``auth_uri`` is where the browser goes."""
 
+    def login_origin(self, name: str) -> str:
+        """The https origin of account ``name``'s login page ("" when unknown)."""
+
     def kept(self, flow: Mapping[str, Any]) -> dict[str, Any]:
         """What of the flow the session keeps until the browser comes back."""
 
