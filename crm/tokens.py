@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm.db import will_write
 from crm.models import Account, AccountToken, utcnow
 from crm.secrets import SecretBox, SecretKeyError
 from crm.syncstate import ensure_account
@@ -67,6 +68,7 @@ class DbTokenStore:
         """Keep ``cache`` (encrypted), replacing what was stored."""
         encrypted = self._box().encrypt(cache)
         with self.sessions.begin() as session:
+            will_write(session)  # read, then write: take the write lock first (SQLite)
             row = session.scalars(select(Account).where(Account.name == self.account)).first()
             if row is None:
                 row = ensure_account(session, self.account, self.kind, self.owner)

@@ -25,6 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 from crm.accounts import get_account
+from crm.db import will_write
 from crm.models import Account
 from crm.tokens import mark_signed_in, signed_in_at
 from web import db
@@ -78,8 +79,10 @@ def callback() -> ResponseReturnValue:
         user = signin.finish(account.name, pending["flow"], params)
     except ConnectionTestError as exc:
         return _render(account, error=f"The sign-in did not succeed: {exc}"), 400
-    mark_signed_in(db.session(), account.name)  # the next scheduled run tries it
-    db.session().commit()
+    session_ = db.session()
+    session_.rollback()  # end the read begun before the sign-in; write in a fresh one
+    mark_signed_in(will_write(session_), account.name)  # the next scheduled run tries it
+    session_.commit()
     return _render(account, user=user or "a user Microsoft did not name")
 
 
