@@ -16,7 +16,7 @@ stored window has moved by more than :data:`WINDOW_SLACK` the calendar is read a
 Discovery goes through the library; the requests of a pull (getctag, sync-collection,
 ETag PROPFIND, calendar-multiget) are sent and read by :mod:`adapters.caldavwire` on
 the library's session (the library's way wherever an answer is not a plain 207), and
-each multiget of :data:`FETCH_CHUNK` objects is fetched in a thread while the one
+each multiget (:data:`FETCH_CHUNK` objects) is fetched in a thread while the one
 before is parsed. An unchanged calendar costs one getctag PROPFIND Depth 0, with no
 discovery when the calendar is known by its path.
 
@@ -42,8 +42,11 @@ from adapters.records import Batch, Collection, EventRecord, ItemFailure
 
 log = logging.getLogger(__name__)
 WINDOW_SLACK = timedelta(days=30)
-#: hrefs per calendar-multiget (batches stay as BatchLimits says)
-FETCH_CHUNK = 250
+#: hrefs per calendar-multiget (batches stay as BatchLimits says): the first one small,
+#: so that parsing starts early, the others larger (Radicale spends some 15 ms on a
+#: request whatever its size: 5,000 objects take it 1.6 s in 50 requests, 1.0 s in 5)
+FIRST_CHUNK = 100
+FETCH_CHUNK = 500
 _CALENDAR_DATA = "{urn:ietf:params:xml:ns:caldav}calendar-data"
 _GETETAG = "{DAV:}getetag"
 
@@ -151,7 +154,7 @@ class CalDavSource(Source):
             return  # nothing changed: one round trip
         step = max(1, min(limits.max_items, 100))
         hrefs = list(changed)
-        chunks = [hrefs[i : i + FETCH_CHUNK] for i in range(0, len(hrefs), FETCH_CHUNK)]
+        chunks = _chunks(hrefs)
         for index, objects in enumerate(self._prefetched(calendar, chunks)):
             final = index == len(chunks) - 1
             parts = [objects[i : i + step] for i in range(0, len(objects), step)]
@@ -300,8 +303,6 @@ class CalDavSource(Source):
 
     def _multiget(self, calendar: Any, hrefs: list[str]) -> list[tuple[str, bytes]]:
         """(href, data) of each object still there, in the server's order."""
-        from caldav.lib.vcal import fix  # what the library did to data before (obj.data)
-
         with self._errors():
             content = wire.send(
                 self._client, "REPORT", str(calendar.url), wire.multiget_body(hrefs), None
@@ -313,7 +314,8 @@ class CalDavSource(Source):
         for href, _, props in answer.responses:
             data = props.get(_CALENDAR_DATA)
             if data:  # none: deleted between the listing and the fetch, next pull says so
-                out.append((wire.multiget_path(calendar, href), fix(data).encode()))
+                # wire.fix: what the library did to data before (obj.data), cheaper
+                out.append((wire.multiget_path(calendar, href), wire.fix(data).encode()))
         return out
 
     def _library_multiget(self, calendar: Any, hrefs: list[str]) -> list[tuple[str, bytes]]:
@@ -360,6 +362,15 @@ class _ErrorMap:
             raise SourceError(message, account=self.account) from exc
         if isinstance(exc, OSError | TimeoutError) or "Connection" in type(exc).__name__:
             raise TransientError(message, account=self.account) from exc
+
+
+def _chunks(hrefs: list[str]) -> list[list[str]]:
+    """``hrefs`` cut into multigets: :data:`FIRST_CHUNK`, then :data:`FETCH_CHUNK` each."""
+    chunks, start, size = [], 0, max(1, min(FIRST_CHUNK, FETCH_CHUNK))
+    while start < len(hrefs):
+        chunks.append(hrefs[start : start + size])
+        start, size = start + size, max(1, FETCH_CHUNK)
+    return chunks
 
 
 def _getctag() -> Any:

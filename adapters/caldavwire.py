@@ -111,10 +111,13 @@ def sync_body(token: str | None) -> str:
 
 
 def multiget_body(paths: list[str]) -> str:
+    """A calendar-multiget of the calendar data alone: the pull reads nothing else of
+    the answer (the library also asked for getetag and schedule-tag, which cost
+    Radicale a fifth of its time and the answer a tenth of its size)."""
     hrefs = "".join(f"<D:href>{_escape(p)}</D:href>" for p in paths)
     return (
         f'{_XML_HEAD}<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
-        "<D:prop><C:calendar-data/><D:getetag/><C:schedule-tag/></D:prop>"
+        "<D:prop><C:calendar-data/></D:prop>"
         f"{hrefs}</C:calendar-multiget>"
     )
 
@@ -145,3 +148,51 @@ def multiget_path(calendar: Any, href: str) -> str:
 
     joined = calendar.url.join(normalise_path(href, safe="/:@", preserve_at=calendar._preserve_at))
     return urlsplit(str(joined)).path
+
+
+# What the library's vcal.fix would change (any of its fix-ups 1-5, 7), found in one
+# search; with none of it there, and one DTSTAMP and one DTEND/DURATION/DUE per
+# component, fix() gives back its input with CRLFs made LFs: no need to call it.
+_FIXABLE = ("COMPLETED", "CREATED:00001231T000000Z", "\\'", '\\"', "CATEGORIES")
+_COUNTED = re.compile(r"\n(?:BEGIN:V|DTSTAMP[:;]|DURATION[:;]|DTEND[:;]|DUE[:;])")
+
+
+def fix(data: str) -> str:
+    """``caldav.lib.vcal.fix(data)``: the same text, without its cost (a dozen regular
+    expressions and a line filter, 0.25 ms an object) where it would change nothing
+    but line ends."""
+    text = data.replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    if _unchanged_by_fix(text):
+        return text
+    from caldav.lib.vcal import fix as library_fix
+
+    fixed: str = library_fix(data)
+    return fixed
+
+
+def _unchanged_by_fix(text: str) -> bool:
+    if any(needle in text for needle in _FIXABLE) or "\nDTSTAMP:" not in text:
+        return False
+    for blank in (" \n", "\t\n"):  # a blank that ends a line not folded (fix-up 4)
+        at = text.find(blank)
+        while at != -1:
+            if text[at + 2 : at + 3] not in (" ", "\t"):
+                return False
+            at = text.find(blank, at + 2)
+    if text[:1].isspace() or text[-2:-1].isspace():  # fix() strips the whole text
+        return False
+    stamped = ended = False  # vcal.LineFilterDiscardingDuplicates, on the lines it counts
+    for found in _COUNTED.findall("\n" + text):  # each line that starts so
+        if found == "\nBEGIN:V":
+            stamped = ended = False
+        elif found.startswith("\nDTSTAMP"):
+            if stamped:
+                return False
+            stamped = True
+        else:
+            if ended:
+                return False
+            ended = True
+    return True

@@ -38,10 +38,17 @@ from zoneinfo import ZoneInfo
 import recurring_ical_events
 import x_wr_timezone
 from icalendar import Calendar, Component
-from icalendar.prop import vBroken, vDDDLists, vDDDTypes
+from icalendar.prop import vBroken, vDDDLists
 
+from adapters.icalexpand import align, range_shifts, recurrence_id
 from adapters.icalfast import fast_vevent
-from adapters.records import Attendee, EventRecord, ItemFailure
+from adapters.icalfields import fields as _fields
+from adapters.icalfields import get as _get
+from adapters.icalfields import is_date as _is_date
+from adapters.icalfields import sequence as _sequence
+from adapters.icalfields import start as _start
+from adapters.icalfields import utc as _utc
+from adapters.records import EventRecord, ItemFailure
 from adapters.windowszones import FileZones, iana_name
 
 #: the default pull window (back, ahead): one year before and one year after now
@@ -56,14 +63,13 @@ _DATETIMES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 _FOLD = re.compile(r"(?:\r\n|\r|\n)[ \t]")
 _BREAK = re.compile(r"\r\n|\r|\n")
 _PRIVATE = re.compile(r"^CLASS[^:\r\n]*:\s*(?:PRIVATE|CONFIDENTIAL)\s*$", re.I | re.M)
-_MAILTO = re.compile(r"^\s*mailto:", re.I)
 _PER_DAY = {"SECONDLY": 86400, "MINUTELY": 1440, "HOURLY": 24}
 # what identifies an event without a UID (DTSTAMP changes with every export)
 _HASHED = ("DTSTART", "DTEND", "DURATION", "SUMMARY", "LOCATION", "ORGANIZER", "RRULE")
-_FLOATING = "floating time (no TZID): taken as UTC"
 _TZID = "X-CRMSYNC-TZID"
 _TZID_PARAM = re.compile(r";\s*TZID\s*=", re.I)
 _HEAD = re.compile(r'((?:[^:"]|"[^"]*")*):')  # a content line's name and parameters
+_NAME = re.compile(r"[^;:]*")  # a content line's name: what comes before a ; or :
 
 Group = list[tuple["_Block", Component]]
 
@@ -205,7 +211,9 @@ class _Parser:
         components = [component for _, component in group]
         master = _master(components, defects)
         self._localize(master, components, defects)
-        _align(master, components, defects)
+        align(master, components, defects)
+        if self.xwr is None and not _recurs(master, components):
+            return [self._record(uid, components[0], None, defects)]  # no Calendar needed
         calendar = Calendar()
         for component in components:
             calendar.add_component(component)
@@ -219,8 +227,8 @@ class _Parser:
         if len(found) > MAX_OCCURRENCES:
             defects.append(f"{len(found)} occurrences in the window: {MAX_OCCURRENCES} read")
             found = found[:MAX_OCCURRENCES]
-        shifts = _range_shifts(components)
-        return [self._record(uid, c, _recurrence_id(c, shifts), defects) for c in found]
+        shifts = range_shifts(components)
+        return [self._record(uid, c, recurrence_id(c, shifts), defects) for c in found]
 
     def _record(
         self, uid: str, component: Component, recurrence: date | None, defects: list[str]
@@ -259,11 +267,13 @@ class _Parser:
     def _zone(
         self, component: Component, name: str, default: tzinfo | None, defects: list[str]
     ) -> None:
-        values = component.get(name)
+        values = _get(component, name)
+        if values is None:
+            return
         for prop in values if isinstance(values, list) else [values]:
             if prop is None or isinstance(prop, vBroken):
                 continue
-            tzid = prop.params.get(_TZID)
+            tzid = _get(prop.params, _TZID)
             zone = self.zones.get(str(tzid), defects) if tzid else default
             for item in prop.dts if isinstance(prop, vDDDLists) else [prop]:
                 item.dt = _zoned(item.dt, zone, bool(tzid))
@@ -297,10 +307,11 @@ def _split(text: str) -> _Parts:
     stack: list[str] = []
     block: _Block | None = None
     for line in _BREAK.split(_FOLD.sub("", text)):
-        head = line.strip().upper()
-        level = len(stack)  # of this line: a BEGIN opens the next level, an END closes this
-        if not head:
+        stripped = line.strip()
+        if not stripped:
             continue
+        level = len(stack)  # of this line: a BEGIN opens the next level, an END closes this
+        head = stripped.upper() if stripped[0] in "BbEe" else ""  # BEGIN: or END: only
         if head.startswith("BEGIN:"):
             stack.append(head[6:].strip())
             level = len(stack)
@@ -326,13 +337,15 @@ def _split(text: str) -> _Parts:
 
 
 def _name(line: str) -> str:
-    return re.split(r"[;:]", line, maxsplit=1)[0].strip().upper()
+    return _NAME.match(line).group().strip().upper()  # type: ignore[union-attr]
 
 
 def _hide_tzid(line: str) -> str:
     """``DTSTART;TZID=X:...`` as ``DTSTART;X-CRMSYNC-TZID=X:...``. icalendar would look
     X up in its process-wide zone cache (filled by every file parsed before, and warning
     on vendor-prefixed ids); this parser reads the zone from this file alone."""
+    if _TZID_PARAM.search(line) is None:
+        return line  # nothing to rename (the common case: one regex search)
     head = _HEAD.match(line) if _name(line) in _DATETIMES else None
     if head is None:
         return line
@@ -361,7 +374,7 @@ def _groups(blocks: list[_Block], reasons: list[str]) -> list[tuple[str, Group]]
 
 
 def _check_start(block: _Block, component: Component) -> None:
-    start = component.get("DTSTART")
+    start = _get(component, "DTSTART")
     if isinstance(start, list):
         raise _Unreadable(f"DTSTART given {len(start)} times")
     if isinstance(start, vBroken) or (start is None and block.value("DTSTART") is not None):
@@ -399,23 +412,6 @@ def _recurs(master: Component | None, components: list[Component]) -> bool:
     return "RRULE" in master or "RDATE" in master
 
 
-def _align(master: Component | None, components: list[Component], defects: list[str]) -> None:
-    """A RECURRENCE-ID of the other value type than the series' DTSTART (a date for a
-    date-time series, or the reverse) names the occurrence on that day."""
-    if master is None:
-        return
-    start = _start(master)
-    for component in components:
-        rid: Any = component.get("RECURRENCE-ID")
-        if rid is None or isinstance(rid, (vBroken, list)) or _is_date(rid.dt) == _is_date(start):
-            continue
-        defects.append("RECURRENCE-ID and DTSTART differ in value type: matched on the day")
-        if isinstance(start, datetime):
-            rid.dt = datetime.combine(rid.dt, start.timetz())
-        else:
-            rid.dt = rid.dt.date()
-
-
 def _check_density(components: list[Component], window: tuple[datetime, datetime]) -> None:
     """Refuse a rule with more than one occurrence a day (FREQ=HOURLY, BYMINUTE=0,30, ...)
     that would give more than MAX_OCCURRENCES in the window, before expanding it. Any
@@ -435,142 +431,3 @@ def _check_density(components: list[Component], window: tuple[datetime, datetime
                     f"RRULE FREQ={freq} gives about {int(per_day * days)} occurrences in "
                     f"the window, more than {MAX_OCCURRENCES}: not expanded"
                 )
-
-
-def _range_shifts(components: list[Component]) -> dict[date, timedelta]:
-    """How far each RECURRENCE-ID;RANGE=THISANDFUTURE override moves its occurrences."""
-    shifts: dict[date, timedelta] = {}
-    for component in components:
-        rid = component.get("RECURRENCE-ID")
-        if rid is None or isinstance(rid, (vBroken, list)) or not _this_and_future(rid):
-            continue
-        try:
-            shifts[rid.dt] = _start(component) - rid.dt
-        except TypeError:  # a date against a date-time: no shift to tell
-            continue
-    return shifts
-
-
-def _recurrence_id(occurrence: Component, shifts: dict[date, timedelta]) -> date:
-    """The occurrence's original start. recurring-ical-events gives each occurrence a
-    THISANDFUTURE override moved that override's RECURRENCE-ID: undo the move."""
-    rid = occurrence.get("RECURRENCE-ID")
-    start = _start(occurrence)
-    if rid is None:
-        return start
-    if _this_and_future(rid) and rid.dt in shifts:
-        return start - shifts[rid.dt]
-    value: date = rid.dt
-    return value
-
-
-def _this_and_future(rid: Any) -> bool:
-    return str(rid.params.get("RANGE", "")).upper() == "THISANDFUTURE"
-
-
-# -- one occurrence's fields -------------------------------------------------------------
-
-
-def _fields(component: Component, defects: list[str]) -> dict[str, Any]:
-    starts_at, ends_at, all_day = _span(component, defects)
-    people = _people(component, "ORGANIZER")
-    return {
-        "summary": _text(component, "SUMMARY", defects).strip(),
-        "location": _text(component, "LOCATION", defects).strip(),
-        "description": _text(component, "DESCRIPTION", defects),
-        "starts_at": starts_at,
-        "ends_at": ends_at,
-        "all_day": all_day,
-        "status": _text(component, "STATUS", defects).strip().upper(),
-        "private": _text(component, "CLASS", defects).strip().upper()
-        in ("PRIVATE", "CONFIDENTIAL"),
-        "organizer": people[0] if people else None,
-        "attendees": tuple(_people(component, "ATTENDEE")),
-        "sequence": _sequence(component, defects),
-        "last_modified": _last_modified(component),
-    }
-
-
-def _span(component: Component, defects: list[str]) -> tuple[datetime, datetime, bool]:
-    """Start and (exclusive) end in UTC, and whether the event is all-day. Without DTEND
-    and DURATION a date lasts one day and a date-time no time (RFC 5545 section 3.6.1)."""
-    start = _start(component)
-    all_day = _is_date(start)
-    end: date = start + timedelta(days=1) if all_day else start
-    dtend, duration = component.get("DTEND"), component.get("DURATION")
-    if isinstance(dtend, list) or isinstance(duration, list):
-        defects.append("DTEND or DURATION given more than once: ignored")
-    elif dtend is not None and not isinstance(dtend, vBroken) and isinstance(dtend.dt, date):
-        end = dtend.dt
-    elif isinstance(duration, vDDDTypes) and isinstance(duration.dt, timedelta):
-        end = start + duration.dt
-    starts_at, ends_at = _utc(start, defects), _utc(end, defects)
-    if ends_at < starts_at:
-        defects.append("the event ends before it starts: end taken as start")
-    if ends_at < starts_at or (all_day and ends_at == starts_at):
-        ends_at = starts_at + (timedelta(days=1) if all_day else timedelta())
-    return starts_at, ends_at, all_day
-
-
-def _text(component: Component, name: str, defects: list[str]) -> str:
-    value = component.get(name)
-    if isinstance(value, list):
-        defects.append(f"{name} given {len(value)} times: the first is read")
-        value = value[0]
-    return "" if value is None or isinstance(value, vBroken) else str(value)
-
-
-def _people(component: Component, name: str) -> list[Attendee]:
-    values = component.get(name)
-    found = []
-    for value in values if isinstance(values, list) else [values]:
-        email = "" if value is None else _MAILTO.sub("", str(value)).strip()
-        if not email or isinstance(value, vBroken):
-            continue
-        params = value.params
-        found.append(
-            Attendee(
-                email=email,
-                name=str(params.get("CN", "")).strip(),
-                role=str(params.get("ROLE", "")).strip().upper(),
-                status=str(params.get("PARTSTAT", "")).strip().upper(),
-            )
-        )
-    return found
-
-
-def _sequence(component: Component, defects: list[str]) -> int:
-    value = component.get("SEQUENCE")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return int(value)
-    if value is not None and not isinstance(value, vBroken):
-        defects.append("SEQUENCE unreadable: taken as 0")
-    return 0
-
-
-def _last_modified(component: Component) -> datetime | None:
-    value = component.get("LAST-MODIFIED")
-    if value is None or isinstance(value, (vBroken, list)) or not isinstance(value.dt, date):
-        return None
-    return _utc(value.dt, [])  # RFC 5545 wants UTC here; a floating one is taken as such
-
-
-def _utc(value: date, defects: list[str]) -> datetime:
-    """A date-time in UTC; a date is its midnight UTC, a floating time is taken as UTC."""
-    if not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if value.utcoffset() is None:
-        defects.append(_FLOATING)
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def _start(component: Component) -> date:
-    """DTSTART's value, checked by :func:`_check_start` (icalendar types it as a union)."""
-    value: Any = component["DTSTART"]
-    start: date = value.dt
-    return start
-
-
-def _is_date(value: object) -> bool:
-    return isinstance(value, date) and not isinstance(value, datetime)

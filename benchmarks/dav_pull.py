@@ -4,7 +4,10 @@ Writes N events (default 5,000; benchmarks/dav_pulldata.py: a tenth recurring, w
 and monthly, with overrides, EXDATEs and a cancelled occurrence now and then;
 attendees, external ones on about 60 %; Windows TZIDs as Outlook writes them, IANA
 zones, UTC, all-day) straight into the multifilesystem storage of one Radicale
-calendar (tests/servers/radicale.py starts Radicale on a free loopback port). One
+calendar (tests/servers/radicale.py starts Radicale on a free loopback port; with
+``--server xandikos``, tests/servers/xandikos.py a Xandikos over plain HTTP, the files
+added to its calendar's git repository in one commit, and every ``radicale_`` figure
+below named ``xandikos_``). One
 PROPFIND Depth 1 warms Radicale's item cache before anything is timed
 (``radicale_first_request_cold_s``), and one sync-collection REPORT without a token
 fills its sync history (``radicale_first_sync_collection_cold_s``: Radicale writes a
@@ -28,6 +31,9 @@ are medians):
   ``crmsync_nochange_with_discovery_ms`` is a new source, ``collections()`` and that
   pull. ``radicale_sync_report_nochange_ms`` is a sync-collection REPORT with the
   stored token sent by plain HTTP (what a no-change pull without ctag would cost).
+  ``nochange_probes_ms``: each request that might tell "nothing changed" (PROPFIND
+  Depth 0 of getetag, getctag, sync-token, getlastmodified; HEAD), and two that cannot
+  (OPTIONS, PROPFIND of displayname: what any request costs), by plain HTTP, medians.
 - ``vdirsyncer_initial_sync_s``: ``vdirsyncer sync`` as a child process (caldav storage
   -> filesystem storage, a fresh folder and status per repetition, ``vdirsyncer
   discover`` answered yes beforehand, untimed), then ``vdirsyncer_nochange_sync_s``: the
@@ -47,7 +53,7 @@ Aims (issue 6): a no-change pull under 100 ms; an initial pull at least as fast 
 vdirsyncer (ratio <= 1).
 
     .venv/bin/python benchmarks/dav_pull.py [--events N] [--repeat K] [--seed S]
-        [--keep DIR]
+        [--keep DIR] [--server radicale|xandikos]
 
 ``--keep DIR`` works in DIR and leaves everything there (Radicale's storage and log,
 the vdirsyncer configs, statuses and folders). The last line printed is one JSON
@@ -84,7 +90,8 @@ import adapters.caldav as caldav_adapter  # noqa: E402
 from adapters.base import BatchLimits  # noqa: E402
 from adapters.caldav import CalDavSource  # noqa: E402
 from adapters.ical import default_window, parse_calendar  # noqa: E402
-from tests.servers.radicale import RadicaleServer  # noqa: E402
+from tests.servers.radicale import DavTestServer, RadicaleServer  # noqa: E402
+from tests.servers.xandikos import PlainXandikosServer  # noqa: E402
 
 CALENDAR = "meetings"
 CALENDAR_NAME = "Meetings"
@@ -96,8 +103,8 @@ VDIRSYNCER_TIMEOUT = 900.0
 WARM_TIMEOUT = 900.0
 
 
-class WrongAnswer(Exception):
-    """A pull or a sync did not deliver what the calendar holds."""
+WrongAnswer = data.WrongAnswer
+warm, sync_report, ctag_propfind = data.warm, data.sync_report, data.ctag_propfind
 
 
 class KeptRadicale(RadicaleServer):
@@ -108,6 +115,18 @@ class KeptRadicale(RadicaleServer):
         if self._http is not None:
             self._http.close()
             self._http = None
+
+
+class KeptXandikos(PlainXandikosServer):
+    """Xandikos (plain HTTP) whose temp dir outlives it (``--keep``)."""
+
+    stop = KeptRadicale.stop
+
+
+SERVERS: dict[str, tuple[type[DavTestServer], type[DavTestServer]]] = {
+    "radicale": (RadicaleServer, KeptRadicale),
+    "xandikos": (PlainXandikosServer, KeptXandikos),
+}
 
 
 class ParseTimer:
@@ -139,7 +158,7 @@ class ParseTimer:
 # --- crmsync ---------------------------------------------------------------------------
 
 
-def new_source(server: RadicaleServer) -> CalDavSource:
+def new_source(server: DavTestServer) -> CalDavSource:
     return CalDavSource(
         url=server.url,
         username=server.username,
@@ -150,7 +169,7 @@ def new_source(server: RadicaleServer) -> CalDavSource:
 
 
 def crmsync_round(
-    server: RadicaleServer, calendar_path: str, events: int, timer: ParseTimer
+    server: DavTestServer, calendar_path: str, events: int, timer: ParseTimer
 ) -> dict[str, Any]:
     """One initial pull and NOCHANGE_PER_REPEAT no-change pulls; their times."""
     out: dict[str, Any] = {}
@@ -214,7 +233,7 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def vdirsyncer_config(folder: Path, server: RadicaleServer) -> Path:
+def vdirsyncer_config(folder: Path, server: DavTestServer) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config"
     config.write_text(
@@ -266,7 +285,7 @@ def vdirsyncer(config: Path, *args: str, answers: str = "") -> float:
     return seconds
 
 
-def vdirsyncer_round(server: RadicaleServer, folder: Path, events: int) -> dict[str, float]:
+def vdirsyncer_round(server: DavTestServer, folder: Path, events: int) -> dict[str, float]:
     shutil.rmtree(folder, ignore_errors=True)
     config = vdirsyncer_config(folder, server)
     vdirsyncer(config, "discover", answers="y\n" * 10)
@@ -302,77 +321,6 @@ def parse_standalone(files: list[tuple[str, bytes]]) -> tuple[float, int]:
     return time.perf_counter() - start, occurrences
 
 
-def warm(server: RadicaleServer, calendar_url: str, events: int) -> float:
-    body = (
-        '<?xml version="1.0" encoding="utf-8"?>'
-        '<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/></D:prop></D:propfind>'
-    )
-    start = time.perf_counter()
-    answer = server.http().request(  # Radicale parses every object: minutes, not 30 s
-        "PROPFIND",
-        calendar_url,
-        data=body.encode(),
-        headers={"Depth": "1", "Content-Type": "application/xml"},
-        timeout=WARM_TIMEOUT,
-    )
-    seconds = time.perf_counter() - start
-    if answer.status_code != 207:
-        raise WrongAnswer(f"Radicale answered the first PROPFIND with {answer.status_code}")
-    listed = answer.text.count(".ics</")
-    if listed != events:
-        raise WrongAnswer(f"Radicale lists {listed} of {events} objects")
-    return seconds
-
-
-SYNC_BODY = """<?xml version="1.0" encoding="utf-8"?>
-<D:sync-collection xmlns:D="DAV:">
-  <D:sync-token>{token}</D:sync-token>
-  <D:sync-level>1</D:sync-level>
-  <D:prop><D:getetag/></D:prop>
-</D:sync-collection>"""
-
-
-def sync_report(server: RadicaleServer, calendar_url: str, token: str) -> tuple[float, str]:
-    """One RFC 6578 sync-collection REPORT (plain HTTP, no caldav library): its time
-    and its answer."""
-    start = time.perf_counter()
-    answer = server.http().request(
-        "REPORT",
-        calendar_url,
-        data=SYNC_BODY.format(token=token).encode(),
-        headers={"Depth": "0", "Content-Type": "application/xml"},
-        timeout=WARM_TIMEOUT,
-    )
-    seconds = time.perf_counter() - start
-    if answer.status_code != 207:
-        raise WrongAnswer(f"Radicale answered a sync-collection REPORT with {answer.status_code}")
-    return seconds, answer.text
-
-
-CTAG_BODY = (
-    '<?xml version="1.0" encoding="utf-8"?>'
-    '<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/">'
-    "<D:prop><CS:getctag/></D:prop></D:propfind>"
-)
-
-
-def ctag_propfind(server: RadicaleServer, calendar_url: str) -> float:
-    """The getctag PROPFIND Depth 0 a no-change pull makes, sent by plain HTTP (no
-    crmsync code, no caldav library): the floor of a no-change pull on this server."""
-    start = time.perf_counter()
-    answer = server.http().request(
-        "PROPFIND",
-        calendar_url,
-        data=CTAG_BODY.encode(),
-        headers={"Depth": "0", "Content-Type": "application/xml"},
-        timeout=WARM_TIMEOUT,
-    )
-    seconds = time.perf_counter() - start
-    if answer.status_code != 207 or "getctag>" not in answer.text:
-        raise WrongAnswer(f"Radicale answered the getctag PROPFIND with {answer.status_code}")
-    return seconds
-
-
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -387,6 +335,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="repetitions; medians (3)")
     parser.add_argument("--seed", type=int, default=6, help="data seed (6)")
     parser.add_argument("--keep", type=Path, help="work in DIR and leave everything there")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="radicale", help="(radicale)")
     args = parser.parse_args(argv)
     if args.events < 1 or args.repeat < 1:
         parser.error("--events and --repeat must be positive")
@@ -398,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "events": args.events,
         "repeat": args.repeat,
+        "server": args.server,
         "cpus": os.cpu_count(),
         "loadavg_1min_start": round(os.getloadavg()[0], 2),
     }
@@ -419,40 +369,44 @@ def main(argv: list[str] | None = None) -> int:
         figures["data_mb"] = round(sum(len(raw) for _, raw in made.files) / 1e6, 2)
         print(f"generated {args.events:,} events: {figures['data']}", flush=True)
 
-        server_class = KeptRadicale if args.keep is not None else RadicaleServer
-        server = server_class.start(base_dir=workdir)
+        plain, kept = SERVERS[args.server]
+        server = (kept if args.keep is not None else plain).start(base_dir=workdir)
         stack.callback(server.stop)
-        print(f"[radicale] at {server.url} (storage {server.root})", flush=True)
+        tag = f"[{args.server}]"
+        print(f"{tag} at {server.url} (storage {server.root})", flush=True)
         calendar_url = server.make_calendar(CALENDAR, CALENDAR_NAME)
         calendar_path = server.path(calendar_url)
-        written = data.write_radicale_calendar(
-            server.root / "collections",
-            server.username,
-            CALENDAR,
-            CALENDAR_NAME,
-            made.files,
-        )
-        print(f"[radicale] wrote {written:,} objects into {calendar_path}", flush=True)
+        if args.server == "xandikos":
+            repo = server.root / "data" / calendar_path.strip("/")
+            written = data.write_xandikos_calendar(repo, made.files)
+        else:
+            written = data.write_radicale_calendar(
+                server.root / "collections",
+                server.username,
+                CALENDAR,
+                CALENDAR_NAME,
+                made.files,
+            )
+        print(f"{tag} wrote {written:,} objects into {calendar_path}", flush=True)
 
         crm: list[dict[str, Any]] = []
         vds: list[dict[str, float]] = []
         try:
-            figures["radicale_first_request_cold_s"] = round(
+            figures[f"{args.server}_first_request_cold_s"] = round(
                 warm(server, calendar_url, args.events), 2
             )
             print(
-                f"[radicale] first request (fills its item cache):"
-                f" {figures['radicale_first_request_cold_s']:.2f} s",
+                f"{tag} first request (fills its item cache):"
+                f" {figures[f'{args.server}_first_request_cold_s']:.2f} s",
                 flush=True,
             )
             # Radicale's first sync-collection writes a history entry per object (with an
             # fsync each): a one-time cost of the server that only the first client using
             # sync tokens would pay, so it is paid here, untimed for both clients
             seconds, _ = sync_report(server, calendar_url, "")
-            figures["radicale_first_sync_collection_cold_s"] = round(seconds, 2)
+            figures[f"{args.server}_first_sync_collection_cold_s"] = round(seconds, 2)
             print(
-                f"[radicale] first sync-collection REPORT (fills its sync history):"
-                f" {seconds:.2f} s",
+                f"{tag} first sync-collection REPORT (fills its sync history): {seconds:.2f} s",
                 flush=True,
             )
             seconds, occurrences = parse_standalone(made.files)
@@ -496,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
                     f" no-change sync {two['nochange_s']:.2f} s",
                     flush=True,
                 )
+            if crm:  # what could tell "nothing changed", by plain HTTP
+                probes = data.probe_nochange(server, calendar_url, crm[-1]["token"])
+                figures["nochange_probes_ms"] = {k: v["ms"] for k, v in probes.items()}
+                for name, found in probes.items():
+                    print(f"{tag} no-change probe {name}: {found}", flush=True)
         except WrongAnswer as exc:
             ok = False
             notes.append(f"WRONG ANSWER: {exc}")
@@ -527,15 +486,15 @@ def main(argv: list[str] | None = None) -> int:
                     "crmsync_nochange_with_discovery_ms": round(
                         _median([c["nochange_with_discovery_s"] for c in crm]) * 1000, 1
                     ),
-                    "radicale_sync_report_nochange_ms": round(
+                    f"{args.server}_sync_report_nochange_ms": round(
                         _median([c["raw_sync_report_s"] for c in crm]) * 1000, 1
                     ),
-                    "radicale_getctag_propfind_ms": round(
+                    f"{args.server}_getctag_propfind_ms": round(
                         _median([c["raw_ctag_propfind_s"] for c in crm]) * 1000, 1
                     ),
                 }
             )
-            floor = figures["radicale_getctag_propfind_ms"]
+            floor = figures[f"{args.server}_getctag_propfind_ms"]
             if floor > 0:
                 figures["ratio_crmsync_nochange_over_bare_propfind"] = round(
                     figures["crmsync_nochange_pull_ms"] / floor, 3
@@ -584,8 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             "crmsync_initial_occurrences_per_s",
             "crmsync_nochange_pull_ms",
             "crmsync_nochange_with_discovery_ms",
-            "radicale_sync_report_nochange_ms",
-            "radicale_getctag_propfind_ms",
+            f"{args.server}_sync_report_nochange_ms",
+            f"{args.server}_getctag_propfind_ms",
             "ratio_crmsync_nochange_over_bare_propfind",
             "vdirsyncer_initial_sync_s",
             "vdirsyncer_nochange_sync_s",

@@ -19,14 +19,22 @@ crmsync's default window (a year back, a year ahead). Deterministic for a seed.
 from __future__ import annotations
 
 import json
+import os
 import random
+import statistics
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.servers.radicale import DavTestServer
 
 PRODID = "-//crmsync//benchmark dav_pull//EN"
+WARM_TIMEOUT = 900.0
 STAFF = ["anna.berger", "jonas.keller", "mia.schulz", "li.wei", "tom.baker", "sofia.rossi"]
 STAFF_DOMAIN = "example.com"
 CUSTOMER_DOMAINS = [
@@ -77,6 +85,10 @@ IANA_ZONES = {
     "America/New_York": ("-0500", "-0400", "2SU", 3, "1SU", 11, "19700101"),
     "Europe/London": ("+0000", "+0100", "-1SU", 3, "-1SU", 10, "19700101"),
 }
+
+
+class WrongAnswer(Exception):
+    """A pull, a sync or a server did not deliver what the calendar holds."""
 
 
 @dataclass
@@ -352,3 +364,156 @@ def write_radicale_calendar(
         (path / file_name).write_bytes(raw)
         count += 1
     return count
+
+
+def write_xandikos_calendar(path: Path, files: Iterable[tuple[str, bytes]]) -> int:
+    """Add the files to the Xandikos calendar whose git repository (with a working tree,
+    as Xandikos makes one on MKCALENDAR) is ``path``, in one commit: a PUT each would
+    make a commit each. The number of objects written."""
+    from dulwich.index import index_entry_from_stat
+    from dulwich.objects import Blob
+    from dulwich.repo import Repo
+
+    repo = Repo(str(path))
+    index = repo.open_index()
+    blobs = []
+    for file_name, raw in files:
+        target = path / file_name
+        target.write_bytes(raw)
+        blob = Blob.from_string(raw)
+        blobs.append((blob, None))
+        index[file_name.encode()] = index_entry_from_stat(os.lstat(target), blob.id)
+    repo.object_store.add_objects(blobs)
+    index.write()
+    tree = index.commit(repo.object_store)
+    repo.get_worktree().commit(message=f"dav_pull: {len(blobs)} events".encode(), tree=tree)
+    return len(blobs)
+
+
+# --- plain HTTP (no crmsync code, no caldav library) ----------------------------------
+
+
+def _propfind(*props: str) -> str:
+    inner = "".join(props)
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"'
+        ' xmlns:CS="http://calendarserver.org/ns/"><D:prop>' + inner + "</D:prop></D:propfind>"
+    )
+
+
+def warm(server: DavTestServer, calendar_url: str, events: int) -> float:
+    """The first PROPFIND Depth 1 (untimed by the benchmark: Radicale parses every object
+    and fills its item cache, minutes for 5,000); its seconds."""
+    start = time.perf_counter()
+    answer = server.http().request(
+        "PROPFIND",
+        calendar_url,
+        data=_propfind("<D:getetag/>").encode(),
+        headers={"Depth": "1", "Content-Type": "application/xml"},
+        timeout=WARM_TIMEOUT,
+    )
+    seconds = time.perf_counter() - start
+    if answer.status_code != 207:
+        raise WrongAnswer(f"the server answered the first PROPFIND with {answer.status_code}")
+    listed = (answer.text or "").count(".ics</")
+    if listed != events:
+        raise WrongAnswer(f"the server lists {listed} of {events} objects")
+    return seconds
+
+
+SYNC_BODY = """<?xml version="1.0" encoding="utf-8"?>
+<D:sync-collection xmlns:D="DAV:">
+  <D:sync-token>{token}</D:sync-token>
+  <D:sync-level>1</D:sync-level>
+  <D:prop><D:getetag/></D:prop>
+</D:sync-collection>"""
+
+
+def sync_report(server: DavTestServer, calendar_url: str, token: str) -> tuple[float, str]:
+    """One RFC 6578 sync-collection REPORT (plain HTTP, no caldav library): its time
+    and its answer."""
+    start = time.perf_counter()
+    answer = server.http().request(
+        "REPORT",
+        calendar_url,
+        data=SYNC_BODY.format(token=token).encode(),
+        headers={"Depth": "0", "Content-Type": "application/xml"},
+        timeout=WARM_TIMEOUT,
+    )
+    seconds = time.perf_counter() - start
+    if answer.status_code != 207:
+        raise WrongAnswer(f"the server answered a sync-collection REPORT with {answer.status_code}")
+    return seconds, answer.text or ""
+
+
+CTAG_BODY = _propfind("<CS:getctag/>")
+
+
+def ctag_propfind(server: DavTestServer, calendar_url: str) -> float:
+    """The getctag PROPFIND Depth 0 a no-change pull makes, sent by plain HTTP (no
+    crmsync code, no caldav library): the floor of a no-change pull on this server."""
+    start = time.perf_counter()
+    answer = server.http().request(
+        "PROPFIND",
+        calendar_url,
+        data=CTAG_BODY.encode(),
+        headers={"Depth": "0", "Content-Type": "application/xml"},
+        timeout=WARM_TIMEOUT,
+    )
+    seconds = time.perf_counter() - start
+    if answer.status_code != 207 or "getctag>" not in (answer.text or ""):
+        raise WrongAnswer(f"the server answered the getctag PROPFIND with {answer.status_code}")
+    return seconds
+
+
+#: requests that might tell "nothing changed" (and two that cannot, as the floor of any
+#: request): name -> (method, body, Depth)
+PROBES: dict[str, tuple[str, str | None, str | None]] = {
+    "options": ("OPTIONS", None, None),
+    "propfind_displayname": ("PROPFIND", _propfind("<D:displayname/>"), "0"),
+    "propfind_getlastmodified": ("PROPFIND", _propfind("<D:getlastmodified/>"), "0"),
+    "propfind_getetag": ("PROPFIND", _propfind("<D:getetag/>"), "0"),
+    "propfind_getctag": ("PROPFIND", _propfind("<CS:getctag/>"), "0"),
+    "propfind_sync_token": ("PROPFIND", _propfind("<D:sync-token/>"), "0"),
+    "head": ("HEAD", None, None),
+}
+
+
+def probe_nochange(server: DavTestServer, calendar_url: str, token: str) -> dict[str, Any]:
+    """Each of :data:`PROBES` and a sync-collection REPORT with ``token``, five times:
+    the median milliseconds, the status, and what the answer says (the value asked for)."""
+    out: dict[str, Any] = {}
+    for name, (method, body, depth) in PROBES.items():
+        times, status, value = [], 0, ""
+        for _ in range(5):
+            headers = {"Content-Type": "application/xml"} if body else {}
+            if depth is not None:
+                headers["Depth"] = depth
+            start = time.perf_counter()
+            answer = server.http().request(
+                method,
+                calendar_url,
+                data=body.encode() if body else None,
+                headers=headers,
+                timeout=WARM_TIMEOUT,
+            )
+            times.append(time.perf_counter() - start)
+            status = answer.status_code or 0
+            value = answer.headers.get("ETag") or "" if method == "HEAD" else ""
+            if method == "PROPFIND":
+                value = _first_prop(answer.text or "")
+        out[name] = {
+            "ms": round(statistics.median(times) * 1000, 1),
+            "status": status,
+            "value": value[:80],
+        }
+    seconds = [sync_report(server, calendar_url, token)[0] for _ in range(5)]
+    out["sync_collection_report"] = {"ms": round(statistics.median(seconds) * 1000, 1)}
+    return out
+
+
+def _first_prop(text: str) -> str:
+    """The text of the first property in a one-response multistatus (crudely)."""
+    rest = text.partition("<prop>" if "<prop>" in text else ":prop>")[2]
+    value = rest.split(">", 1)[1] if ">" in rest else ""
+    return value.split("<", 1)[0].strip()
