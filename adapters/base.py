@@ -23,6 +23,14 @@ from typing import Any, ClassVar, Self
 from adapters.records import Batch, Collection
 
 
+def requests_verify(tls_verify: bool, ca_file: str | None) -> bool | str:
+    """requests' (and the caldav library's) ``verify``: off, on (the system's CAs), or
+    the CA file to trust."""
+    if not tls_verify:
+        return False
+    return ca_file or True
+
+
 @dataclass(frozen=True, slots=True)
 class BatchLimits:
     """How big one batch may get: bounded by count and by bytes, so memory stays

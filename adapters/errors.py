@@ -67,6 +67,22 @@ class ItemError(SourceError):
         self.raw = raw
 
 
+def network_trouble(exc: BaseException) -> str | None:
+    """A failed connection's cause in words (an untrusted certificate, a name not found,
+    nothing listening), or None when it is none of those."""
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text or "certificate" in text:
+        return (
+            "TLS: the server's certificate is not trusted (give its CA as ca_file, or fix the"
+            " certificate)"
+        )
+    if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
+        return "DNS: the server's name was not found"
+    if "Connection refused" in text:
+        return "nothing answers at the server's address and port (connection refused)"
+    return None
+
+
 def describe(error: BaseException) -> str:
     """One line for a person: what failed and what to do about it."""
     prefix = ""

@@ -35,7 +35,8 @@ from exchangelib.protocol import BaseProtocol, FailFast
 from exchangelib.util import _get_retry_after
 from exchangelib.version import Build, Version
 
-from adapters.errors import AuthError, SourceError, TransientError
+from adapters.base import requests_verify
+from adapters.errors import AuthError, SourceError, TransientError, network_trouble
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,10 +74,8 @@ class EwsSettings:
 
     @property
     def verify(self) -> bool | str:
-        """requests' ``verify``: off, on (the system's CAs), or the CA file to trust."""
-        if not self.tls_verify:
-            return False
-        return self.ca_file or True
+        """requests' ``verify`` for these settings."""
+        return requests_verify(self.tls_verify, self.ca_file)
 
 
 def parse_version(text: str) -> Version | None:
@@ -246,17 +245,7 @@ def translate(exc: BaseException, account: str, mailbox: str = "") -> SourceErro
 
 
 def _network(exc: BaseException) -> str:
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in text or "certificate" in text:
-        return (
-            "TLS: the server's certificate is not trusted (give its CA as ca_file, or fix the"
-            " certificate)"
-        )
-    if "Name or service not known" in text or "getaddrinfo" in text or "NameResolution" in text:
-        return "DNS: the server's name was not found"
-    if "Connection refused" in text:
-        return "nothing answers at the server's address and port (connection refused)"
-    return _first(exc)
+    return network_trouble(exc) or _first(exc)
 
 
 def check_dns(url: str) -> None:

@@ -151,12 +151,6 @@ def contact_record(item: Any, remote_id: str) -> ContactRecord:
     )
 
 
-def _is_person(item: Any, company: str) -> bool:
-    """A contact with a person's name, or without a company, is a person."""
-    named = getattr(item, "given_name", None) or getattr(item, "surname", None)
-    return bool(named) or not company
-
-
 def _address(entries: Any) -> dict[str, str]:
     """The business address, else the first one."""
     ordered = sorted(entries, key=lambda a: (a.label != "Business", a.label))

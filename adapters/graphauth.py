@@ -33,6 +33,7 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from adapters.base import requests_verify
 from adapters.errors import AuthError, SourceError, TransientError
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,8 @@ class GraphSettings:
 
     @property
     def verify(self) -> bool | str:
-        """requests' ``verify``: off, on (the system's CAs), or the CA file to trust."""
-        if not self.tls_verify:
-            return False
-        return self.ca_file or True
+        """requests' ``verify`` for these settings."""
+        return requests_verify(self.tls_verify, self.ca_file)
 
 
 class HttpSession(requests.Session):
@@ -203,7 +202,7 @@ class GraphAuth:
                     account=self.account,
                 ) from None
             if not result or "access_token" not in result:
-                raise self._refusal(result or {})
+                raise refusal(result or {}, self.account, self.settings.delegated)
             self._keep_cache()
             return str(result["access_token"])
 
@@ -254,9 +253,6 @@ class GraphAuth:
         if self._cache is not None and self._cache.has_state_changed and self.store is not None:
             self.store.save(self._cache.serialize())
             self._cache.has_state_changed = False
-
-    def _refusal(self, result: dict[str, Any]) -> SourceError:
-        return refusal(result, self.account, self.settings.delegated)
 
 
 def refusal(result: dict[str, Any], account: str = "", delegated: bool = False) -> SourceError:

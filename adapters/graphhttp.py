@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from adapters.errors import AuthError, SourceError, TransientError
+from adapters.errors import AuthError, SourceError, TransientError, network_trouble
 from adapters.graphauth import GraphAuth
 
 log = logging.getLogger(__name__)
@@ -274,13 +274,10 @@ def _short(url: str) -> str:
 
 
 def _network(exc: BaseException) -> str:
-    text = str(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text or "SSLError" in type(exc).__name__:
-        return "TLS: the server's certificate is not trusted (give its CA as ca_file)"
-    if "Name or service not known" in text or "NameResolution" in text:
-        return "DNS: Graph's host name was not found"
-    if "Connection refused" in text:
-        return "nothing answers at Graph's address (connection refused)"
+    said = network_trouble(exc)
+    if said:
+        return said
     if isinstance(exc, requests.Timeout):
         return "Graph did not answer in time"
+    text = str(exc)
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"

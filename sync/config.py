@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from sync import configschema as s
-from sync.configgraph import GRAPH, SECRET_KEYS, check_credential, check_graph
+from sync.configgraph import EXCHANGE_READS, GRAPH, SECRET_KEYS, check_credential, check_graph
 from sync.configschema import Key
 
 if TYPE_CHECKING:
@@ -220,6 +220,13 @@ class AccountConfig:
             return _run_password_command(self.client_secret_command, where, "client_secret_command")
         return ""
 
+    def certificate_password(self) -> str:
+        """The password of a graph account's certificate key, from
+        ``certificate_password_env`` ("" when it has none); errors as :meth:`password`'s."""
+        if not self.certificate_password_env:
+            return ""
+        return _from_env(self.certificate_password_env, f'account "{self.name}"')
+
 
 @dataclass(frozen=True)
 class Config:
@@ -372,18 +379,9 @@ EWS = {
     "password_command": Key(s.command, None),
     "auth": Key(s.choice("ntlm", "basic"), "ntlm"),
     "access": Key(s.choice("impersonation", "delegate"), "impersonation"),
-    "mailboxes": Key(s.array_of(s.email, "e-mail addresses"), []),
     "groups": Key(s.array_of(s.email, "e-mail addresses"), []),
-    "folders": Key(s.array_of(s.text, "folder names or paths"), ["Inbox", "Sent Items"]),
-    "calendar": Key(s.boolean, True),
-    "contacts": Key(s.boolean, True),
-    "policy": Key(s.choice("enrich", "import"), "enrich"),
-    "private_categories": Key(s.array_of(s.text, "category names"), ["Private", "Privat"]),
-    "past": Key(s.duration(0), "365d"),
-    "future": Key(s.duration(0), "365d"),
     "version": Key(s.text, "auto"),
-    "tls_verify": Key(s.boolean, True),
-    "ca_file": Key(s.text, None),
+    **EXCHANGE_READS,
 }
 KINDS = {
     "imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV, "ews": EWS,

@@ -22,6 +22,19 @@ CREDENTIAL_KEYS = ("client_secret_env", "client_secret_command", "certificate_fi
 #: the keys that name a secret or a file on the server: not settings of the web view
 FILE_ONLY_KEYS = (*CREDENTIAL_KEYS, "certificate_password_env")
 
+#: what an Exchange account reads, through EWS or Graph alike
+EXCHANGE_READS = {
+    "mailboxes": Key(s.array_of(s.email, "e-mail addresses"), []),
+    "folders": Key(s.array_of(s.text, "folder names or paths"), ["Inbox", "Sent Items"]),
+    "calendar": Key(s.boolean, True),
+    "contacts": Key(s.boolean, True),
+    "policy": Key(s.choice("enrich", "import"), "enrich"),
+    "private_categories": Key(s.array_of(s.text, "category names"), ["Private", "Privat"]),
+    "past": Key(s.duration(0), "365d"),
+    "future": Key(s.duration(0), "365d"),
+    "tls_verify": Key(s.boolean, True),
+    "ca_file": Key(s.text, None),
+}
 GRAPH = {
     "tenant": Key(s.text),
     "client_id": Key(s.text),
@@ -33,16 +46,7 @@ GRAPH = {
     "cloud": Key(s.choice(*CLOUDS), "global"),
     "login_url": Key(s.text, None),
     "graph_url": Key(s.text, None),
-    "mailboxes": Key(s.array_of(s.email, "e-mail addresses"), []),
-    "folders": Key(s.array_of(s.text, "folder names or paths"), ["Inbox", "Sent Items"]),
-    "calendar": Key(s.boolean, True),
-    "contacts": Key(s.boolean, True),
-    "policy": Key(s.choice("enrich", "import"), "enrich"),
-    "private_categories": Key(s.array_of(s.text, "category names"), ["Private", "Privat"]),
-    "past": Key(s.duration(0), "365d"),
-    "future": Key(s.duration(0), "365d"),
-    "tls_verify": Key(s.boolean, True),
-    "ca_file": Key(s.text, None),
+    **EXCHANGE_READS,
 }
 
 # Keys a person may write a secret into, and what to write instead.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from adapters.base import Source
+from adapters.base import Source, requests_verify
 from adapters.errors import AuthError
 from sync.config import AccountConfig, ConfigError, SyncConfig
 
@@ -60,7 +59,9 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             timeout=settings.timeout_seconds,
             window_back=timedelta(seconds=account.past),
             window_ahead=timedelta(seconds=account.future),
-            tls_verify=_verify(account),
+            tls_verify=requests_verify(
+                account.tls_verify, str(account.ca_file) if account.ca_file else None
+            ),
             account=account.name,
         )
     if account.kind == "carddav":
@@ -136,8 +137,7 @@ def graph_settings(account: AccountConfig, settings: SyncConfig) -> GraphSetting
                 f" {account.certificate_file}: {getattr(exc, 'strerror', None) or exc}",
                 account=account.name,
             ) from None
-        if account.certificate_password_env:
-            password = _secret(account, lambda: _env(account, account.certificate_password_env))
+        password = _secret(account, account.certificate_password)
     return GraphSettings(
         tenant=account.tenant or "",
         client_id=account.client_id or "",
@@ -190,24 +190,5 @@ def _secret(account: AccountConfig, fetch: Callable[[], str]) -> str:
         raise AuthError(str(exc), account=account.name) from None
 
 
-def _env(account: AccountConfig, name: str | None) -> str:
-    value = os.environ.get(name or "", "")
-    if not value:
-        raise ConfigError(
-            f'account "{account.name}": the environment variable {name} is not set or empty'
-        )
-    return value
-
-
 def _password(account: AccountConfig) -> str:
-    try:
-        return account.password()
-    except ConfigError as exc:
-        raise AuthError(str(exc), account=account.name) from None
-
-
-def _verify(account: AccountConfig) -> bool | str:
-    """The caldav library's ``ssl_verify_cert``: off, on, or the CA file to trust."""
-    if not account.tls_verify:
-        return False
-    return str(account.ca_file) if account.ca_file else True
+    return _secret(account, account.password)
