@@ -70,6 +70,13 @@ class Source(abc.ABC):
         longer valid on the server.
         """
 
+    def estimate(self, collection: Collection, cursor: dict[str, Any] | None) -> int | None:
+        """How many items a pull of ``collection`` from ``cursor`` would fetch, found out
+        without fetching them (what ``crmsync sync --dry-run`` shows); None when the server
+        cannot say cheaply. A cursor the server no longer accepts counts as None (the
+        whole collection, as sync would read it again). Changes nothing."""
+        return None
+
     def probe(self) -> list[str]:
         """Log in and name every collection the account offers (not only the configured
         ones): what "test connection" shows. Raises like :meth:`collections`."""

@@ -11,7 +11,9 @@ distribution groups expanded with ExpandDL. Each mailbox gives collections:
 
 **Incremental, page by page.** Each collection is read with ``SyncFolderItems``, driven
 one page at a time (exchangelib's ``Folder.sync_items()`` hands out the sync state only
-when every page is consumed). A page's new and changed items are fetched with
+when every page is consumed). With ``since``, mail received before that day is skipped
+by the DateTimeReceived each change carries (SyncFolderItems cannot filter), so its
+MIME content is never fetched. A page's new and changed items are fetched with
 ``GetItem`` (:mod:`adapters.ewsitems` says which fields) and yielded as a batch whose
 cursor is the state after that page, so a crash in the middle of a 50,000-item first
 sync resumes at the page it stopped in. A page bigger than the batch limits is split;
@@ -36,9 +38,10 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from exchangelib import EWSDateTime
 from exchangelib import errors as ews
 from exchangelib.folders import (
     Calendar,
@@ -64,6 +67,7 @@ from adapters.ewsitems import (
     contact_record,
     event_records,
     mail_record,
+    too_old,
     wanted,
 )
 from adapters.mailboxes import calendar_window, mailbox_collections, split_id, window_value
@@ -112,6 +116,7 @@ class EwsSource(Source):
         window_ahead: timedelta = timedelta(days=365),
         page_size: int = MAX_PAGE,
         account: str = "",
+        since: date | None = None,
     ) -> None:
         self.settings = settings
         self.account = account
@@ -122,6 +127,8 @@ class EwsSource(Source):
         self.private_categories = frozenset(c.casefold() for c in private_categories)
         self.window_back, self.window_ahead = window_back, window_ahead
         self.page_size = max(1, min(page_size, MAX_PAGE))
+        #: mail received before this (midnight UTC of ``since``) is not pulled
+        self.since = datetime.combine(since, datetime.min.time(), UTC) if since else None
         self._config: Any = None
         self._boxes: dict[str, _Mailbox] = {}
         self._expanded: list[str] | None = None
@@ -297,9 +304,7 @@ class EwsSource(Source):
             if change == SyncFolderItems.DELETE:
                 deleted.append(item.id)
                 fetch.pop(item.id, None)
-            elif change in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE) and wanted(
-                kind, item, self.private_categories
-            ):
+            elif self._wanted_change(kind, change, item):
                 fetch[item.id] = item
         records: list[Record] = []
         failures: list[ItemFailure] = []
@@ -324,6 +329,42 @@ class EwsSource(Source):
         yield Batch(
             tuple(records), after, deleted=tuple(deleted), failures=tuple(failures), window=window
         )
+
+    def _wanted_change(self, kind: str, change: str, item: Any) -> bool:
+        """A created or changed item to store: of the kind, not private, not too old."""
+        if change not in (SyncFolderItems.CREATE, SyncFolderItems.UPDATE):
+            return False
+        return wanted(kind, item, self.private_categories) and not too_old(kind, item, self.since)
+
+    def estimate(self, collection: Collection, cursor: dict[str, Any] | None) -> int | None:
+        """Without a sync state: the folder's item count (FindItem, ids only, mail limited
+        to ``since``). With one: the changes SyncFolderItems has since that state, read
+        page by page without any MIME content and without keeping the new state."""
+        mailbox, kind, spec = split_id(collection)
+        folder = self._folder(mailbox, spec)
+        state = (cursor or {}).get("state") if (cursor or {}).get("folder") == folder.id else None
+        if state is not None:
+            try:
+                return self._count_changes(folder, kind, state, collection, mailbox)
+            except InvalidCursorError:
+                pass  # sync would read the folder again: count all of it
+        query = folder.all()
+        if kind == "mail" and self.since is not None:
+            query = folder.filter(datetime_received__gte=EWSDateTime.from_datetime(self.since))
+        return int(self._call(query.count, mailbox))
+
+    def _count_changes(
+        self, folder: Any, kind: str, state: str, collection: Collection, mailbox: str
+    ) -> int:
+        count = 0
+        while True:
+            changes, new_state, last = self._page(
+                folder, kind, state, MAX_PAGE, collection, mailbox
+            )
+            count += sum(1 for change, item in changes if self._wanted_change(kind, change, item))
+            if not changes or last or new_state == state:
+                return count
+            state = new_state
 
     def _convert(
         self,

@@ -29,7 +29,7 @@ from adapters.records import ContactRecord, EventRecord, ItemFailure, MailRecord
 
 #: what SyncFolderItems returns with each change (enough to decide whether to fetch)
 SYNC_FIELDS = {
-    "mail": ("item_class", "sensitivity", "categories"),
+    "mail": ("item_class", "sensitivity", "categories", "datetime_received"),
     "calendar": ("item_class", "sensitivity"),
     "contacts": ("item_class",),
 }
@@ -65,6 +65,15 @@ def wanted(kind: str, item: Any, private_categories: frozenset[str]) -> bool:
     if not item_class.startswith(ITEM_CLASSES[kind]):
         return False
     return not is_private(kind, item, private_categories)
+
+
+def too_old(kind: str, item: Any, since: datetime | None) -> bool:
+    """Mail received before ``since`` (by the DateTimeReceived SyncFolderItems gave with
+    the change): left out without fetching its MIME content."""
+    if kind != "mail" or since is None:
+        return False
+    received = getattr(item, "datetime_received", None)
+    return isinstance(received, datetime) and _utc(received) < since
 
 
 def is_private(kind: str, item: Any, private_categories: frozenset[str]) -> bool:

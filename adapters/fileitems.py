@@ -149,6 +149,26 @@ def pull_items(
         yield cut(records, failures, gone)
 
 
+def count_items(
+    folder: Path,
+    kind: str,
+    cursor: dict[str, Any] | None,
+    *,
+    window_back: timedelta | None = None,
+    window_ahead: timedelta | None = None,
+) -> int:
+    """How many item files :func:`pull_items` would read: the new and changed ones, or
+    all of a calendar whose window has moved (nothing is read or parsed here)."""
+    old: dict[str, list[int]] = dict((cursor or {}).get("files", {}))
+    current = _listing(folder, SUFFIXES[kind])
+    if kind == "calendar":
+        stored = (cursor or {}).get("window")
+        start = _window(datetime.now(UTC), window_back, window_ahead)[0]
+        if not stored or start - datetime.fromisoformat(stored[0]) > WINDOW_SLACK:
+            return len(current)
+    return sum(1 for name, stat in current.items() if old.get(name) != list(stat))
+
+
 def _parse(
     raw: bytes, name: str, window: tuple[datetime, datetime] | None
 ) -> tuple[list[Record], list[ItemFailure]]:

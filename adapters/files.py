@@ -22,19 +22,25 @@ Cursors (DESIGN.md, "files: mtime/name"):
   Thunderbird) raises :class:`InvalidCursorError`, and sync reads it again
   (ingest is idempotent). Each mbox of a folder of them has its own.
 - .ics/.vcf folders and vdirs: {file name: [size, mtime_ns]} (adapters.fileitems).
+
+With ``since`` (a day), mail dated before it is skipped: by its Date header, else the
+date of the mbox ``From`` line, else the file's mtime. The cursor moves past a skipped
+message as past a stored one.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 from adapters.base import BatchLimits, Source
 from adapters.errors import InvalidCursorError, ItemError, SourceError
-from adapters.fileitems import item_kind, pull_items, vdir_collections
+from adapters.fileitems import count_items, item_kind, pull_items, vdir_collections
 from adapters.mime import parse_mail
 from adapters.records import Batch, Collection, ItemFailure, MailRecord
 
@@ -57,9 +63,12 @@ class FilesSource(Source):
         account: str = "",
         window_back: timedelta | None = None,
         window_ahead: timedelta | None = None,
+        since: date | None = None,
     ) -> None:
         self.path = path
         self.account = account
+        #: mail dated before this (midnight UTC of ``since``) is skipped
+        self.since = datetime.combine(since, datetime.min.time(), UTC) if since else None
         self.window_back, self.window_ahead = window_back, window_ahead
         self.format = detect(path) if format == "auto" else format
         if self.format not in FORMATS:
@@ -95,10 +104,8 @@ class FilesSource(Source):
     def pull(
         self, collection: Collection, cursor: dict[str, Any] | None, limits: BatchLimits
     ) -> Iterator[Batch]:
-        if self.format == "mbox":
-            yield from _pull_mbox(self.path, collection.id, cursor, limits)
-        elif self.format == "mboxes":
-            yield from _pull_mbox(self.path / collection.id, collection.id, cursor, limits)
+        if self.format in ("mbox", "mboxes"):
+            yield from _pull_mbox(self._mbox(collection), collection.id, cursor, limits, self.since)
         elif self.format in ("ics", "vcf", "vdir"):
             folder = self.path if self.format != "vdir" else self.path / collection.id
             yield from pull_items(
@@ -110,8 +117,38 @@ class FilesSource(Source):
                 window_ahead=self.window_ahead,
             )
         else:
-            folder = self.path if collection.id == "INBOX" else self.path / f".{collection.id}"
-            yield from _pull_maildir(folder, cursor, limits)
+            yield from _pull_maildir(self._maildir(collection), cursor, limits, self.since)
+
+    def estimate(self, collection: Collection, cursor: dict[str, Any] | None) -> int | None:
+        """The messages (or item files) a pull would read: new ones after the cursor,
+        those dated before ``since`` left out (their headers are read, nothing parsed)."""
+        if self.format in ("mbox", "mboxes"):
+            path = self._mbox(collection)
+            try:
+                offset = _mbox_offset(path, collection.id, cursor)
+            except InvalidCursorError:
+                offset = 0
+            messages = _mbox_messages(path, offset)
+            return sum(1 for _, _, raw, env in messages if not _too_old(raw, env, self.since))
+        if self.format in ("ics", "vcf", "vdir"):
+            folder = self.path if self.format != "vdir" else self.path / collection.id
+            return count_items(
+                folder,
+                collection.kind,
+                cursor,
+                window_back=self.window_back,
+                window_ahead=self.window_ahead,
+            )
+        pending = _maildir_pending(self._maildir(collection), cursor)
+        if self.since is None:
+            return len(pending)
+        return sum(1 for m, _, path in pending if not _too_old(_head(path), _utc_ns(m), self.since))
+
+    def _mbox(self, collection: Collection) -> Path:
+        return self.path if self.format == "mbox" else self.path / collection.id
+
+    def _maildir(self, collection: Collection) -> Path:
+        return self.path if collection.id == "INBOX" else self.path / f".{collection.id}"
 
 
 def detect(path: Path) -> str:
@@ -172,22 +209,27 @@ def _is_maildir(path: Path) -> bool:
 # -- Maildir ------------------------------------------------------------------------
 
 
-def _pull_maildir(
-    folder: Path, cursor: dict[str, Any] | None, limits: BatchLimits
-) -> Iterator[Batch]:
+def _maildir_pending(folder: Path, cursor: dict[str, Any] | None) -> list[tuple[int, str, Path]]:
+    """The messages after the cursor, oldest first."""
     after = (cursor["mtime_ns"], cursor["name"]) if cursor else (-1, "")
-    pending = sorted(m for m in _maildir_messages(folder) if (m[0], m[1]) > after)
+    return sorted(m for m in _maildir_messages(folder) if (m[0], m[1]) > after)
+
+
+def _pull_maildir(
+    folder: Path, cursor: dict[str, Any] | None, limits: BatchLimits, since: datetime | None
+) -> Iterator[Batch]:
+    pending = _maildir_pending(folder, cursor)
     batch: list[tuple[int, str, Path]] = []
     size = 0
     for entry in pending:
         entry_size = entry[2].stat().st_size
         if batch and (len(batch) >= limits.max_items or size + entry_size > limits.max_bytes):
-            yield _maildir_batch(batch)
+            yield _maildir_batch(batch, since)
             batch, size = [], 0
         batch.append(entry)
         size += entry_size
     if batch:
-        yield _maildir_batch(batch)
+        yield _maildir_batch(batch, since)
 
 
 def _maildir_messages(folder: Path) -> Iterator[tuple[int, str, Path]]:
@@ -199,7 +241,7 @@ def _maildir_messages(folder: Path) -> Iterator[tuple[int, str, Path]]:
                     yield entry.stat().st_mtime_ns, base, Path(entry.path)
 
 
-def _maildir_batch(entries: list[tuple[int, str, Path]]) -> Batch:
+def _maildir_batch(entries: list[tuple[int, str, Path]], since: datetime | None) -> Batch:
     records: list[MailRecord] = []
     failures: list[ItemFailure] = []
     for mtime_ns, name, path in entries:
@@ -207,7 +249,9 @@ def _maildir_batch(entries: list[tuple[int, str, Path]]) -> Batch:
             raw = path.read_bytes()
         except FileNotFoundError:  # moved or deleted by the mail client meanwhile
             continue
-        received = datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+        received = _utc_ns(mtime_ns)
+        if _too_old(raw, received, since):
+            continue
         flags = _maildir_flags(path.name)
         _parse_into(raw, name, received, flags, records, failures)
     last_mtime, last_name, _ = entries[-1]
@@ -228,7 +272,11 @@ def _maildir_flags(filename: str) -> tuple[str, ...]:
 
 
 def _pull_mbox(
-    path: Path, collection: str, cursor: dict[str, Any] | None, limits: BatchLimits
+    path: Path,
+    collection: str,
+    cursor: dict[str, Any] | None,
+    limits: BatchLimits,
+    since: datetime | None = None,
 ) -> Iterator[Batch]:
     try:
         stat = path.stat()
@@ -240,23 +288,33 @@ def _pull_mbox(
         reason = f"{collection}: cannot read: {exc.strerror or exc}"
         yield Batch((), dict(cursor or {}), (), (ItemFailure(collection, reason),))
         return
-    offset = 0
-    if cursor:
-        if cursor.get("inode") != stat.st_ino or stat.st_size < cursor["offset"]:
-            raise InvalidCursorError(f"{path} was rewritten", collection=collection)
-        offset = cursor["offset"]
+    offset = _mbox_offset(path, collection, cursor)
     records: list[MailRecord] = []
     failures: list[ItemFailure] = []
     size = 0
     end = offset
+    skipped = False  # the cursor is to move past skipped messages too
     for start, end, raw, received in _mbox_messages(path, offset):
+        if _too_old(raw, received or _utc_ns(stat.st_mtime_ns), since):
+            skipped = True
+            continue
         _parse_into(raw, str(start), received, (), records, failures)
         size += len(raw)
         if len(records) + len(failures) >= limits.max_items or size >= limits.max_bytes:
             yield Batch(tuple(records), {"inode": stat.st_ino, "offset": end}, (), tuple(failures))
-            records, failures, size = [], [], 0
-    if records or failures:
+            records, failures, size, skipped = [], [], 0, False
+    if records or failures or skipped:
         yield Batch(tuple(records), {"inode": stat.st_ino, "offset": end}, (), tuple(failures))
+
+
+def _mbox_offset(path: Path, collection: str, cursor: dict[str, Any] | None) -> int:
+    """Where to go on reading; :class:`InvalidCursorError` if the file was rewritten."""
+    if not cursor:
+        return 0
+    stat = path.stat()
+    if cursor.get("inode") != stat.st_ino or stat.st_size < cursor["offset"]:
+        raise InvalidCursorError(f"{path} was rewritten", collection=collection)
+    return int(cursor["offset"])
 
 
 def _mbox_messages(path: Path, offset: int) -> Iterator[tuple[int, int, bytes, datetime | None]]:
@@ -292,6 +350,41 @@ def _envelope_date(line: bytes | None) -> datetime | None:
         return datetime.strptime(" ".join(parts[-5:]), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
     except ValueError:
         return None
+
+
+def _too_old(raw: bytes, fallback: datetime | None, since: datetime | None) -> bool:
+    """Whether a message is dated before ``since``: by its Date header, else ``fallback``."""
+    if since is None:
+        return False
+    when = _header_date(raw) or fallback
+    return when is not None and when < since
+
+
+def _header_date(raw: bytes) -> datetime | None:
+    """The Date header (RFC 5322 §3.6.1) as an aware datetime; None if absent or unreadable."""
+    end = min((i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0), default=-1)
+    head = raw if end < 0 else raw[:end]
+    value = BytesHeaderParser().parsebytes(head).get("Date")
+    try:
+        when = parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when
+
+
+def _head(path: Path) -> bytes:
+    """The first 64 KiB of a message: its header, as a rule."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(65536)
+    except OSError:
+        return b""
+
+
+def _utc_ns(mtime_ns: int) -> datetime:
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC)
 
 
 def _parse_into(

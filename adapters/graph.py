@@ -1,8 +1,9 @@
 """Exchange Online mailboxes through Microsoft Graph: mail, calendar and contacts.
 
 The counterpart of :mod:`adapters.ews` for Exchange Online, where Microsoft has switched
-EWS off. One ``graph`` account reads, app-only, the staff mailboxes it lists (scoped by
-an application access policy), or, signed in as one user, that user's own mailbox
+EWS off. One ``graph`` account reads, app-only, the staff mailboxes it lists and those of
+the members of the distribution groups it lists (:mod:`adapters.graphgroups`), scoped by
+an application access policy, or, signed in as one user, that user's own mailbox
 (:mod:`adapters.graphauth`). Each mailbox gives the same collections as with EWS:
 
 - ``<mailbox>|mail|<folder>``: a mail folder, by well-known name ("Inbox", "Sent Items",
@@ -35,13 +36,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from adapters.base import BatchLimits, Source
 from adapters.errors import InvalidCursorError, ItemError, SourceError
 from adapters.graphauth import GraphAuth, GraphSettings, HttpSession, TokenStore
+from adapters.graphgroups import group_members
 from adapters.graphhttp import DeltaGone, GraphClient, NotFound
 from adapters.graphitems import (
     CONTACT_SELECT,
@@ -82,6 +84,7 @@ class GraphSource(Source):
         settings: GraphSettings,
         store: TokenStore | None = None,
         mailboxes: Sequence[str] = (),
+        groups: Sequence[str] = (),
         folders: Sequence[str] = ("Inbox", "Sent Items"),
         calendar: bool = True,
         contacts: bool = True,
@@ -90,14 +93,19 @@ class GraphSource(Source):
         window_ahead: timedelta = timedelta(days=365),
         page_size: int = PAGE_SIZE,
         account: str = "",
+        since: date | None = None,
     ) -> None:
         self.settings, self.account = settings, account
-        if settings.delegated:
+        #: mail received before this day is not read (the delta query's only filter)
+        self.since = since
+        self.groups: list[str] = []
+        if settings.delegated:  # the signed-in user's own mailbox, never a group's
             self.wanted_mailboxes = [ME]
         else:
             self.wanted_mailboxes = list(
                 dict.fromkeys(m.strip().lower() for m in mailboxes if m.strip())
             )
+            self.groups = list(dict.fromkeys(g.strip().lower() for g in groups if g.strip()))
         self.folders = list(folders)
         self.calendar, self.contacts = calendar, contacts
         self.private_categories = frozenset(c.casefold() for c in private_categories)
@@ -111,6 +119,7 @@ class GraphSource(Source):
             self.auth, self.http, account=account, sleep=lambda s: self.sleep(s)
         )
         self._folder_ids: dict[tuple[str, str], tuple[str, str]] = {}
+        self._expanded: list[str] | None = None
 
     def close(self) -> None:
         self.http.close()
@@ -118,12 +127,20 @@ class GraphSource(Source):
     # -- collections -----------------------------------------------------------------------
 
     def mailboxes(self) -> list[str]:
-        return list(self.wanted_mailboxes)
+        """The configured mailboxes and the members of the configured groups (read once)."""
+        if self._expanded is None:
+            found = dict.fromkeys(self.wanted_mailboxes)
+            for group in self.groups:
+                for member in group_members(self.client, group, account=self.account):
+                    found.setdefault(member)
+            self._expanded = list(found)
+        return list(self._expanded)
 
     def staff_addresses(self) -> list[str]:
-        """The signed-in user's address (a delegated account names no mailbox)."""
+        """The mailboxes read (groups' members included), or the signed-in user's address
+        (a delegated account names no mailbox)."""
         if not self.settings.delegated:
-            return []
+            return list(self._expanded or ())
         name = self.auth.signed_in_as().lower()
         return [name] if "@" in name else []
 
@@ -210,10 +227,10 @@ class GraphSource(Source):
             if cursor.get("folder") not in (None, folder_id):
                 log.info("%s: %s is a new folder; reading it from the start", self.account, spec)
                 cursor = {}
-            start = (
-                f"{base}/mailFolders/{folder_id}/messages/delta",
-                {"$select": MAIL_SELECT, "$expand": MAIL_EXPAND},
-            )
+            query = {"$select": MAIL_SELECT, "$expand": MAIL_EXPAND}
+            if self.since is not None:  # kept by Graph in the next and delta links
+                query["$filter"] = f"receivedDateTime ge {self.since.isoformat()}T00:00:00Z"
+            start = (f"{base}/mailFolders/{folder_id}/messages/delta", query)
             fixed: dict[str, Any] = {"folder": folder_id}
         elif kind == "calendar":
             window, cursor = calendar_window(

@@ -6,7 +6,8 @@
   wait). A batch step throttled on its own is repeated in the next batch.
 - **Tokens**: a 401 gets one new token and one more try; a second 401 is an
   :class:`AuthError`. 403 (no permission, or an application access policy that leaves
-  the mailbox out) is an :class:`AuthError` in words: the account needs an admin.
+  the mailbox out) is an :class:`AuthError` (:class:`Forbidden`) in words: the account
+  needs an admin.
 - **Gone**: 410 (a delta token the server dropped: ``syncStateNotFound``,
   ``resyncRequired``) is :class:`DeltaGone`; the adapter starts that folder over.
 - Network failures are retried twice, then a :class:`TransientError`.
@@ -52,6 +53,14 @@ class NotFound(SourceError):
         self.code = code
 
 
+class Forbidden(AuthError):
+    """Raised for a 403: the app lacks a permission, or a policy leaves the mailbox out."""
+
+    def __init__(self, message: str, *, code: str = "", account: str | None = None) -> None:
+        super().__init__(message, account=account, hint="")
+        self.code = code
+
+
 @dataclass(frozen=True)
 class Step:
     """One answer of a ``$batch``: the status, and the body (JSON or raw bytes)."""
@@ -85,9 +94,17 @@ class GraphClient:
 
     # -- plain requests ------------------------------------------------------------------------
 
-    def get(self, url: str, *, params: dict[str, str] | None = None, prefer: str = "") -> Any:
-        """The JSON of a GET of ``url`` (a path below the endpoint, or a full link)."""
-        answer = self._send("GET", url, params=params, prefer=prefer)
+    def get(
+        self,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        prefer: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """The JSON of a GET of ``url`` (a path below the endpoint, or a full link);
+        ``headers`` are sent besides the token (``ConsistencyLevel``)."""
+        answer = self._send("GET", url, params=params, prefer=prefer, headers=headers)
         try:
             return answer.json()
         except ValueError:
@@ -162,18 +179,17 @@ class GraphClient:
         params: dict[str, str] | None = None,
         json: Any = None,
         prefer: str = "",
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         target = self._url(url)
         busy = network = 0
         refreshed = False
         while True:
-            headers = {"Authorization": f"Bearer {self._bearer()}"}
+            sent = {**(headers or {}), "Authorization": f"Bearer {self._bearer()}"}
             if prefer:
-                headers["Prefer"] = prefer
+                sent["Prefer"] = prefer
             try:
-                answer = self.http.request(
-                    method, target, params=params, json=json, headers=headers
-                )
+                answer = self.http.request(method, target, params=params, json=json, headers=sent)
             except requests.RequestException as exc:
                 network += 1
                 if network >= NETWORK_TRIES:
@@ -227,7 +243,7 @@ class GraphClient:
                     f"the app lacks the permission for {where}: grant Mail.Read, "
                     "Calendars.Read and Contacts.Read (and admin consent) in Entra ID"
                 )
-            return AuthError(f"{said} ({code})", account=self.account, hint="")
+            return Forbidden(f"{said} ({code})", code=code, account=self.account)
         if status == 404:
             if code in (
                 "ErrorInvalidUser",

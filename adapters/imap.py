@@ -12,32 +12,37 @@ The cursor of a folder is ``{"uidvalidity", "last_uid", "highestmodseq"}``:
 
 Folders are configured by name or by SPECIAL-USE attribute (RFC 6154), such as
 ``\\Sent``; none configured means INBOX and the ``\\Sent`` folder.
+
+With ``since`` (a day), only messages whose INTERNALDATE is on or after it are fetched:
+the UID SEARCH above the cursor adds ``SINCE <date>`` (RFC 3501 §6.4.4; the server
+compares dates in its own time zone). The cursor still moves past every UID searched,
+so an older message is skipped for good, not looked at again on every pass.
 """
 
 from __future__ import annotations
 
 import contextlib
 import imaplib
-import ipaddress
 import logging
-import re
 import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from adapters.base import BatchLimits, Source
 from adapters.errors import AuthError, InvalidCursorError, ItemError, SourceError, TransientError
+from adapters.imapconnect import SECURITY_MODES as SECURITY_MODES
+from adapters.imapconnect import ImapSettings, connect, shutdown, temporary
+from adapters.imapconnect import is_loopback as is_loopback
+from adapters.imapconnect import text as _text
 from adapters.mime import parse_mail
 from adapters.records import Batch, Collection, ItemFailure, Record
 
 log = logging.getLogger(__name__)
 
-SECURITY_MODES = ("ssl", "starttls", "none")
 DEFAULT_FOLDERS = ("INBOX", "\\Sent")
 #: RFC 6154 special-use attributes, lower-cased, as "test connection" marks them
 SPECIAL_USE = frozenset(
@@ -51,18 +56,6 @@ _SEARCH_WINDOW = 80_000
 # the 8,000 octets servers are asked to accept (RFC 2683 §3.2.1.5, RFC 7162 §4).
 _FETCH_CHUNK = 700
 _BODY_ITEMS = ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"]
-# Response codes of a temporary failure (RFC 5530 §3): retry later.
-_TEMPORARY_CODES = ("[UNAVAILABLE]", "[INUSE]", "[LIMIT]")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1 (no DNS lookup: other names are not)."""
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +122,7 @@ class ImapSource(Source):
         ca_file: str | None = None,
         timeout: float = 60.0,
         account: str = "",
+        since: date | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -140,6 +134,7 @@ class ImapSource(Source):
         self.ca_file = ca_file
         self.timeout = timeout
         self.account = account
+        self.since = since
         self._client: Any = None  # IMAPClient, connected on first use
         self._selected: str | None = None
 
@@ -225,6 +220,17 @@ class ImapSource(Source):
                 upto = _Cursor(box.uidvalidity, max(seen_upto, max(uids)), box.highestmodseq)
             yield self._batch(box, uids, upto)
 
+    def estimate(self, collection: Collection, cursor: dict[str, Any] | None) -> int | None:
+        """The number of UIDs the next pull would fetch: one EXAMINE and one UID SEARCH
+        (after the cursor, since-limited), no FETCH."""
+        start = _Cursor.load(cursor, collection.id) if cursor else None
+        box = self._examine(collection.id)
+        if start is not None and start.uidvalidity != box.uidvalidity:
+            start = None  # sync would read the folder again
+        if start is not None and start.unchanged(box):
+            return 0
+        return len(self._new_uids(box, start.last_uid if start is not None else 0))
+
     def _check_uidvalidity(self, start: _Cursor, box: _Mailbox) -> None:
         if start.uidvalidity != box.uidvalidity:
             raise InvalidCursorError(
@@ -259,17 +265,18 @@ class ImapSource(Source):
         )
 
     def _new_uids(self, box: _Mailbox, last_uid: int) -> list[int]:
-        """UIDs above ``last_uid`` (UID SEARCH, RFC 3501 §6.4.4).
+        """UIDs above ``last_uid`` (UID SEARCH, RFC 3501 §6.4.4), received on or after
+        ``since`` where set.
 
         ``UID SEARCH UID n:*`` also answers the highest UID when it is below n
         (``*`` is the highest UID and ``n:*`` means the same as ``*:n``), hence the filter.
         """
         uids: set[int] = set()
+        since = ["SINCE", self.since] if self.since is not None else []
         for uid_range in _search_ranges(box, last_uid):
             with self._boundary(f"searching folder {box.name!r}", folder=box.name):
-                uids.update(
-                    u for u in self._connection().search(["UID", uid_range]) if u > last_uid
-                )
+                found = self._connection().search(["UID", uid_range, *since])
+            uids.update(u for u in found if u > last_uid)
         return sorted(uids)
 
     def _sizes(self, box: _Mailbox, uids: list[int]) -> list[tuple[int, int]]:
@@ -318,61 +325,24 @@ class ImapSource(Source):
         return self._client
 
     def _connect(self) -> Any:
-        """Connect, secure and log in (RFC 3501 §6.2.1 STARTTLS, §6.2.3 LOGIN)."""
-        if self.security not in SECURITY_MODES:
-            raise SourceError(f"unknown security {self.security!r}; use one of {SECURITY_MODES}")
-        if self.security == "none" and not is_loopback(self.host):
-            raise SourceError(
-                f"refusing to send the password in plain text to {self.host}; "
-                "use security = 'ssl' or 'starttls' ('none' is for loopback only)",
-                account=self.account,
-            )
-        context = self._ssl_context() if self.security != "none" else None
+        """Connect, secure and log in (:mod:`adapters.imapconnect`)."""
         self._selected = None
         with self._boundary(f"connecting to {self.host}:{self.port}"):
-            client = IMAPClient(
-                self.host,
-                self.port,
-                ssl=self.security == "ssl",
-                ssl_context=context,
-                timeout=self.timeout,
-            )
-            client._imap.debug = 0  # imaplib's protocol trace would log the LOGIN password
-            try:
-                self._secure_and_login(client, context)
-            except BaseException:
-                _shutdown(client)
-                raise
-        return client
+            return connect(self.settings())
 
-    def _secure_and_login(self, client: Any, context: ssl.SSLContext | None) -> None:
-        if self.security == "starttls":
-            if not client.has_capability("STARTTLS"):
-                raise SourceError(f"{self.host} does not offer STARTTLS", account=self.account)
-            client.starttls(context)
-        client.login(self.username, self._password)
-        client.normalise_times = False  # keep INTERNALDATE's zone: we convert to UTC
-        if client.has_capability("CONDSTORE") and client.has_capability("ENABLE"):
-            client.enable("CONDSTORE")  # so EXAMINE reports HIGHESTMODSEQ (RFC 7162 §3.1.8)
-        log.debug("%s: logged in to %s:%d as %s", self.account, self.host, self.port, self.username)
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        try:
-            context = ssl.create_default_context(cafile=self.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise SourceError(
-                f"cannot use ca_file {self.ca_file!r}: {exc}", account=self.account
-            ) from None
-        if not self.tls_verify:
-            log.warning(
-                "%s: TLS certificate verification is OFF for %s:%d",
-                self.account,
-                self.host,
-                self.port,
-            )
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+    def settings(self) -> ImapSettings:
+        """How this source reaches its server (what an IDLE watcher needs too)."""
+        return ImapSettings(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.username,
+            password=self._password,
+            tls_verify=self.tls_verify,
+            ca_file=self.ca_file,
+            timeout=self.timeout,
+            account=self.account,
+        )
 
     def close(self) -> None:
         """Log out; a connection that already died is just dropped."""
@@ -384,7 +354,7 @@ class ImapSource(Source):
             client.logout()
         except Exception as exc:  # logout on a dead connection: nothing left to release
             log.debug("%s: logout failed (%s); closing the socket", self.account, exc)
-            _shutdown(client)
+            shutdown(client)
 
     # --- errors -----------------------------------------------------------------------
 
@@ -415,12 +385,12 @@ class ImapSource(Source):
     def _login_error(self, exc: LoginError) -> SourceError:
         self._drop()
         text = _text(exc)
-        if isinstance(exc.__context__, imaplib.IMAP4.abort) or _temporary(text):
+        if isinstance(exc.__context__, imaplib.IMAP4.abort) or temporary(text):
             return TransientError(f"login: {text}", account=self.account)
         return AuthError(text, account=self.account)
 
     def _command_error(self, doing: str, folder: str | None, text: str) -> SourceError:
-        if _temporary(text):
+        if temporary(text):
             return TransientError(f"{doing}: {text}", account=self.account)
         if folder is not None:
             return SourceError(f"folder {folder!r} cannot be read: {text}", account=self.account)
@@ -431,7 +401,7 @@ class ImapSource(Source):
         client, self._client = self._client, None
         self._selected = None
         if client is not None:
-            _shutdown(client)
+            shutdown(client)
 
 
 def _parse_into(
@@ -501,23 +471,3 @@ def _utc(value: Any) -> datetime | None:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _temporary(text: str) -> bool:
-    return any(code in text.upper() for code in _TEMPORARY_CODES)
-
-
-def _text(value: Any) -> str:
-    """Bytes or an exception as readable text (imaplib puts ``b'...'`` reprs in messages)."""
-    if isinstance(value, BaseException):
-        value = value.args[0] if value.args else ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return re.sub(r"^b(['\"])(.*)\1$", r"\2", str(value))
-
-
-def _shutdown(client: Any) -> None:
-    try:
-        client.shutdown()
-    except Exception as exc:  # already closed
-        log.debug("closing the IMAP socket failed: %s", exc)

@@ -394,8 +394,14 @@ class Account(Base):
     #: the password of a web account, encrypted with the key from the config (crm.secrets)
     secret: Mapped[bytes | None] = mapped_column(LargeBinary)
     interval_seconds: Mapped[float | None]
-    #: when the scheduler will run this account next (written by the worker, shown by web)
+    #: when this account is due next: the schedule every worker shares (written at the end
+    #: of each run: the interval after a success, the back-off after a failure)
     next_run_at: Mapped[datetime | None]
+    #: failed runs in a row (the back-off grows with it; a success resets it)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: counters for /metrics: items stored (new) and failed runs, since the account exists
+    items_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors_total: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -422,7 +428,7 @@ class SyncRun(Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), index=True
     )
-    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default="running")  # running|ok|failed
     new_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -432,6 +438,8 @@ class SyncRun(Base):
     unmatched_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str] = mapped_column(Text, default="")
     trigger: Mapped[str] = mapped_column(String(16), default="manual")  # schedule|request|manual
+    #: which process ran it ("host:pid"), so a run a dead worker left open can be told
+    worker: Mapped[str] = mapped_column(String(128), default="")
 
 
 class FolderStatus(Base):
@@ -452,6 +460,20 @@ class FolderStatus(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (UniqueConstraint("account_id", "collection"),)
+
+
+class Worker(Base):
+    """A running ``crmsync worker`` (or ``crmsync run``): seen at every poll, removed when it
+    stops. /healthz counts the ones seen lately; the sync status page lists them."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)  # host:pid
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: accounts it is syncing right now (names, comma-separated), for the status page
+    running: Mapped[str] = mapped_column(Text, default="")
 
 
 class SyncRequest(Base):

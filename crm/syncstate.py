@@ -10,7 +10,7 @@ account (last error, needs attention, next run) is written without moving it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -102,27 +102,63 @@ def quarantine(
     return added
 
 
-def start_run(session: Session, account: Account, trigger: str = "manual") -> SyncRun:
+def start_run(
+    session: Session, account: Account, trigger: str = "manual", worker: str = ""
+) -> SyncRun:
     """Open the record of one sync pass; ``trigger`` says who asked for it
-    (``schedule``, ``request`` from the web view, or ``manual`` from the command line)."""
+    (``schedule``, ``request`` from the web view, or ``manual`` from the command line),
+    ``worker`` which process runs it.
+
+    The caller holds the account (:mod:`crm.locks`), so a run of it still open was
+    left by a process that ended mid-run: it is closed as stopped.
+    """
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}")
-    run = SyncRun(account_id=account.id, trigger=trigger)
+    now = utcnow()
+    for left in session.scalars(
+        select(SyncRun).where(SyncRun.account_id == account.id, SyncRun.status == "running")
+    ):
+        left.status, left.finished_at = "stopped", now
+        who = f" ({left.worker})" if left.worker else ""
+        went_on = worker or "the next run"
+        left.error = f"the worker{who} ended before this run did; {went_on} went on"
+    run = SyncRun(account_id=account.id, trigger=trigger, worker=worker, started_at=now)
     session.add(run)
     session.flush()
     return run
 
 
 def finish_run(
-    session: Session, run: SyncRun, account: Account, error: str = "", needs_attention: bool = False
+    session: Session,
+    run: SyncRun,
+    account: Account,
+    error: str = "",
+    needs_attention: bool = False,
+    *,
+    stopped: bool = False,
+    due: Callable[[int], datetime | None] | None = None,
 ) -> None:
-    """Close the record of a pass and set the account's status from it."""
+    """Close the record of a pass and set the account's status from it.
+
+    ``stopped``: the pass was cut short by a shutdown (not a failure: the account
+    stays due, for the next worker). ``due(failures)`` gives the account's next due
+    time from its failures in a row after this pass (0 after a success).
+    """
     run.finished_at = utcnow()
-    run.status = "failed" if error else "ok"
+    run.status = "stopped" if stopped else "failed" if error else "ok"
     run.error = error
-    status: dict[str, Any] = {"last_error": error, "needs_attention": needs_attention}
-    if not error:
+    status: dict[str, Any] = {"items_total": Account.items_total + run.new_count}
+    if stopped:
+        _set_status(session, account.id, **status)
+        return
+    failures = account.failures + 1 if error else 0
+    status.update(last_error=error, needs_attention=needs_attention, failures=failures)
+    if error:
+        status["errors_total"] = Account.errors_total + 1
+    else:
         status["last_success_at"] = run.finished_at
+    if due is not None:
+        status["next_run_at"] = due(failures)
     _set_status(session, account.id, **status)
 
 
@@ -202,15 +238,17 @@ def request_sync(session: Session, account_id: int, requested_by: str = "") -> S
     return request
 
 
-def take_requests(session: Session) -> list[int]:
+def take_requests(session: Session, busy: Collection[int] = ()) -> list[int]:
     """Mark every open sync request taken; return their account ids, oldest first, once each.
 
-    On PostgreSQL the rows are locked with ``SKIP LOCKED``, so two workers polling
-    at once never take the same request (SQLite ignores the clause: it has one writer).
+    Requests for ``busy`` accounts (another worker is syncing them) stay open until they
+    are free. On PostgreSQL the rows are locked with ``SKIP LOCKED``, so two workers
+    polling at once never take the same request (SQLite ignores the clause: it has one
+    writer).
     """
     requests = session.scalars(
         select(SyncRequest)
-        .where(SyncRequest.taken_at.is_(None))
+        .where(SyncRequest.taken_at.is_(None), SyncRequest.account_id.not_in(list(busy)))
         .order_by(SyncRequest.requested_at, SyncRequest.id)
         .with_for_update(skip_locked=True)
     ).all()
@@ -227,9 +265,9 @@ def set_next_run(session: Session, account_id: int, when: datetime | None) -> No
 
 
 def reset_attention(session: Session, account_id: int) -> None:
-    """Clear "needs attention", so the schedule runs the account again (after its
-    password or settings were fixed)."""
-    _set_status(session, account_id, needs_attention=False)
+    """Clear "needs attention" and the failures in a row, and make the account due now
+    (after its password or settings were fixed)."""
+    _set_status(session, account_id, needs_attention=False, failures=0, next_run_at=None)
 
 
 def _set_status(session: Session, account_id: int, **values: Any) -> None:

@@ -19,8 +19,9 @@ from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
 from crm.vcardimport import import_contacts
-from sync import clicarddav, cligraph, cliweb, output
+from sync import clicarddav, cligraph, cliweb, cliworker, dryrun, output
 from sync.clicontext import Context, _user_errors
+from sync.logfields import JsonFormatter
 from sync.runner import Runner, match_policy
 
 
@@ -32,13 +33,24 @@ from sync.runner import Runner, match_policy
     help="config file (else $CRMSYNC_CONFIG, else ./config.toml)",
 )
 @click.option("-v", "--verbose", is_flag=True, help="log what happens")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="CRMSYNC_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="json: one object per log line (else $CRMSYNC_LOG_FORMAT)",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, config_path: str | None, verbose: bool, log_format: str) -> None:
     """crmsync: every customer mail on the right customer's timeline, exactly once."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # APScheduler reports every poll of the database at INFO; waitress every request queue
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     ctx.obj = Context(config_path)
@@ -106,9 +118,17 @@ def import_customers_cmd(obj: Context, file: Path, fmt: str | None) -> None:
 
 @main.command("sync")
 @click.option("--account", help="only this account")
+@click.option("--dry-run", is_flag=True, help="count what would be fetched; store nothing")
 @click.pass_obj
-def sync_cmd(obj: Context, account: str | None) -> None:
+def sync_cmd(obj: Context, account: str | None, dry_run: bool) -> None:
     """One pass over all enabled accounts (exit 1 if one failed)."""
+    if dry_run:
+        with _user_errors():
+            estimates = dryrun.estimate_all(obj.config, obj.sessions(), account)
+        dryrun.report(estimates)
+        if any(e.error is not None for e in estimates):
+            sys.exit(1)
+        return
     with _user_errors():
         sessions = obj.sessions()
         with output.progress() as listener:
@@ -220,6 +240,7 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str], title: 
 cliweb.register(main)
 clicarddav.register(main)
 cligraph.register(main)
+cliworker.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

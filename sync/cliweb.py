@@ -13,7 +13,7 @@ from crm.db import will_write
 from crm.models import User
 from crm.secrets import generate_key
 from crm.users import ROLES, UserError, add_user, list_users, set_password
-from sync import output
+from sync import cliworker, output
 from sync.clicontext import Context, _user_errors
 from sync.config import Config
 from sync.configschema import Invalid, split_listen
@@ -157,12 +157,12 @@ def run_cmd(obj: Context, listen: str | None) -> None:
         host, port = _listen(obj.config, listen)
         app = build_app(obj.config, sessions)
         worker = Worker(obj.config, sessions)
-    worker.start()
+    cliworker.start(worker)
     try:
         _serve(app, host, port)
     finally:
         click.echo("stopping the scheduler (a running sync finishes its batch) ...", err=True)
-        worker.shutdown(wait=True)
+        cliworker.finish(worker, obj.config.sync.stop_timeout_seconds)
 
 
 def _serve(app: Any, host: str, port: int) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -82,6 +83,8 @@ class WebConfig:
     behind_proxy: bool = False
     #: folders under which an admin may add a ``files`` account in the web view
     file_roots: tuple[Path, ...] = ()
+    #: the environment variable holding the Bearer token for /metrics (never the token)
+    metrics_token_env: str | None = None
 
     @property
     def host(self) -> str:
@@ -124,11 +127,18 @@ class SecretsConfig:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """``[sync]``: how big a batch may grow and how long a remote call may take."""
+    """``[sync]``: how big a batch may grow, how long a remote call may take, and how long
+    the history of sync runs is kept."""
 
     batch_max_items: int = 500
     batch_max_bytes: int = 25_000_000
     timeout_seconds: float = 60.0
+    #: how long finished sync runs are kept (the worker prunes older ones)
+    keep_runs_seconds: float = 90 * 86400.0
+    #: how long a stopping worker waits for runs to finish their batch before it exits
+    stop_timeout_seconds: float = 30.0
+    #: accounts never synced yet are first run within this long of a worker's start
+    start_spread_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,10 @@ class AccountConfig:
     calendar: bool = True
     contacts: bool = True
     private_categories: tuple[str, ...] = ()
+    #: imap, ews, files (mail): only mail received on or after this day is pulled
+    since: date | None = None
+    #: imap: watch the INBOX with IDLE (RFC 2177) so new mail is pulled within seconds
+    idle: bool = False
     #: graph (Exchange Online): the app registration, how it signs in, which cloud
     tenant: str | None = None
     client_id: str | None = None
@@ -317,6 +331,7 @@ WEB = {
     "listen": Key(s.listen, "127.0.0.1:8080"),
     "behind_proxy": Key(s.boolean, False),
     "file_roots": Key(s.array_of(s.text, "folders"), ["var/import"]),
+    "metrics_token_env": Key(s.env_name, None),
 }
 SECRETS = {
     "key_file": Key(s.text, "var/secret.key"),
@@ -326,6 +341,9 @@ SYNC = {
     "batch_max_items": Key(s.integer(1, 100_000), 500),
     "batch_max_bytes": Key(s.size, "25MB"),
     "timeout": Key(s.duration(1), "60s"),
+    "keep_runs": Key(s.duration(3600), "90d"),
+    "stop_timeout": Key(s.duration(1), "30s"),
+    "start_spread": Key(s.duration(0), "5s"),
 }
 ACCOUNT = {
     "name": Key(s.account_name),
@@ -343,12 +361,15 @@ IMAP = {
     "folders": Key(s.array_of(s.text, "folder names", non_empty=True), ["INBOX", "\\Sent"]),
     "tls_verify": Key(s.boolean, True),
     "ca_file": Key(s.text, None),
+    "since": Key(s.day, None),
+    "idle": Key(s.boolean, False),
 }
 FILES = {
     "path": Key(s.text),
     "format": Key(s.choice("auto", "maildir", "mbox", "mboxes", "ics", "vcf", "vdir"), "auto"),
     "past": Key(s.duration(0), "365d"),
     "future": Key(s.duration(0), "365d"),
+    "since": Key(s.day, None),
 }
 CALDAV = {
     "url": Key(s.text),
@@ -381,6 +402,7 @@ EWS = {
     "access": Key(s.choice("impersonation", "delegate"), "impersonation"),
     "groups": Key(s.array_of(s.email, "e-mail addresses"), []),
     "version": Key(s.text, "auto"),
+    "since": Key(s.day, None),
     **EXCHANGE_READS,
 }
 KINDS = {
@@ -389,6 +411,10 @@ KINDS = {
 }  # fmt: skip
 #: the kinds that log in with a password
 PASSWORD_KINDS = ("imap", "caldav", "carddav", "ews")
+#: the kinds whose mail can be limited to a date window (``since``)
+SINCE_KINDS = ("imap", "ews", "graph", "files")
+#: the files formats that hold mail
+MAIL_FORMATS = ("auto", "maildir", "mbox", "mboxes")
 _EWS_VERSION = re.compile(r"auto|2013|2013_sp1|2016|2019|se|\d+(\.\d+){1,3}", re.IGNORECASE)
 LATER_KINDS: tuple[str, ...] = ()  # known, adapters still to come
 #: the kinds, as messages list them
@@ -466,6 +492,9 @@ def _sync(data: dict[str, Any], problems: list[str]) -> SyncConfig:
         batch_max_items=values["batch_max_items"],
         batch_max_bytes=values["batch_max_bytes"],
         timeout_seconds=values["timeout"],
+        keep_runs_seconds=values["keep_runs"],
+        stop_timeout_seconds=values["stop_timeout"],
+        start_spread_seconds=values["start_spread"],
     )
 
 
@@ -505,6 +534,11 @@ def _account(data: Any, where: str, base_dir: Path, problems: list[str]) -> Acco
         explain.update(SECRET_KEYS)
     for other, keys in KINDS.items():
         explain.update({key: _other_kind(other, kind) for key in keys if key not in schema})
+    if kind not in SINCE_KINDS:
+        explain["since"] = (
+            'only for mail accounts of kind "imap", "ews", "graph" or "files";'
+            f' this one is "{kind}"'
+        )
     s.report_unknown(data, [*ACCOUNT, "kind", *schema], where, problems, explain)
     values = kind_settings(kind, data, where, base_dir, problems)
     if kind in PASSWORD_KINDS:
@@ -625,6 +659,11 @@ def _check_password_source(data: dict[str, Any], where: str, problems: list[str]
 def _check_files(values: dict[str, Any], where: str, base_dir: Path, problems: list[str]) -> None:
     if values["path"] is not None:
         values["path"] = _existing(base_dir, values["path"], f"{where}.path", problems)
+    if values["since"] is not None and values["format"] not in (None, *MAIL_FORMATS):
+        problems.append(
+            f'{where}.since: only for mail (format "maildir", "mbox" or "mboxes"),'
+            f' not format "{values["format"]}"'
+        )
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -46,6 +46,9 @@ GRAPH = {
     "cloud": Key(s.choice(*CLOUDS), "global"),
     "login_url": Key(s.text, None),
     "graph_url": Key(s.text, None),
+    # app-only: the distribution groups whose members' mailboxes are read too
+    "groups": Key(s.array_of(s.email, "e-mail addresses"), []),
+    "since": Key(s.day, None),
     **EXCHANGE_READS,
 }
 
@@ -70,17 +73,23 @@ def check_graph(values: dict[str, Any], where: str, problems: list[str]) -> None
             f"{where}.tenant: expected the directory (tenant) id or a verified domain such as"
             f' "contoso.onmicrosoft.com", got {s.describe(tenant)}'
         )
-    mailboxes = values.get("mailboxes")
+    mailboxes, groups = values.get("mailboxes"), values.get("groups")
     if values.get("sign_in") == "user":
         if mailboxes is not None and len(mailboxes) > 1:
             problems.append(
                 f'{where}.mailboxes: with sign_in = "user" the signed-in user\'s own mailbox'
                 " is read: leave mailboxes out, or list that one address"
             )
-    elif values.get("sign_in") == "app" and mailboxes == ():
+        if groups:
+            problems.append(
+                f'{where}.groups: only with sign_in = "app"; with sign_in = "user" the'
+                " signed-in user's own mailbox is read"
+            )
+    elif values.get("sign_in") == "app" and mailboxes == () and groups == ():
         problems.append(
             f'{where}.mailboxes: required with sign_in = "app": list the staff mailboxes to'
-            " read (user principal names or addresses)"
+            " read (user principal names or addresses), or the distribution groups whose"
+            " members' mailboxes are read (groups)"
         )
 
 

@@ -7,6 +7,7 @@ it). :func:`read_table` runs a table's checks and collects every problem.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import json
@@ -14,6 +15,7 @@ import re
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import phonenumbers
@@ -183,7 +185,8 @@ def array_of(item: Check, what: str, *, non_empty: bool = False) -> Check:
             raise Invalid(f"expected an array of {what}, got {describe(value)}")
         if non_empty and not value:
             raise Invalid(f"must list at least one of {what}")
-        items, errors = [], []
+        items: list[Any] = []
+        errors: list[tuple[str, str]] = []
         for index, raw in enumerate(value):
             try:
                 items.append(item(raw))
@@ -215,6 +218,17 @@ def duration(minimum: float) -> Check:
         return seconds
 
     return check
+
+
+def day(value: Any) -> date:
+    """A calendar day: a TOML date (``2024-01-01``) or a string ``"YYYY-MM-DD"``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+                return date.fromisoformat(value.strip())
+    raise Invalid(f'expected a date "YYYY-MM-DD" such as "2024-01-01", got {describe(value)}')
 
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?")

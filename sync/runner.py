@@ -8,11 +8,14 @@ and a crash after it does not (DESIGN.md, "Ingest: exactly once").
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -31,6 +34,7 @@ from crm.archive import Archive
 from crm.contacts import ingest_contacts
 from crm.db import will_write
 from crm.ingest import IngestResult, ingest_mail
+from crm.locks import AccountLocks
 from crm.matching import MatchPolicy
 from crm.meetings import ingest_events
 from crm.models import Account, SyncRun, utcnow
@@ -44,6 +48,8 @@ from crm.syncstate import (
     start_run,
 )
 from sync.config import AccountConfig, Config, ConfigError
+from sync.logfields import fields
+from sync.schedule import Backoff, next_due
 from sync.sources import open_source
 from sync.stored import all_accounts
 
@@ -70,6 +76,12 @@ class AccountResult:
     error: str = ""
     auth_failed: bool = False
     retry_after: float | None = None
+    #: not run: another worker (or thread) is syncing it, or has just synced it
+    busy: bool = False
+    #: cut short between batches by a shutdown (what was stored stays stored)
+    stopped: bool = False
+    #: when the account is due next, as this run left it
+    next_run_at: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,9 +151,16 @@ class Runner:
         *,
         on_batch: BatchListener | None = None,
         open_source: Callable[[AccountConfig], Source] | None = None,
+        locks: AccountLocks | None = None,
+        backoff: Backoff | None = None,
+        worker: str | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
+        self.locks = locks or AccountLocks(sessions.kw["bind"])
+        self.backoff = backoff or Backoff()
+        #: who runs the passes, as the runs record it
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.policy = match_policy(config)
         self.archive = Archive(config.archive.path)
         self.limits = BatchLimits(config.sync.batch_max_items, config.sync.batch_max_bytes)
@@ -160,24 +179,59 @@ class Runner:
         accounts = all_accounts(self.config, self.sessions)
         self.know_accounts(accounts)
         if only:
-            return [self.sync_account(_pick(accounts, only), trigger)]
+            return [self.sync_account(pick_account(accounts, only), trigger)]
         return [self.sync_account(a, trigger) for a in accounts if a.enabled]
 
     def sync_account(self, account: AccountConfig, trigger: str = "manual") -> AccountResult:
         """One pass over one account; its failure is recorded, never raised.
 
-        ``trigger`` is stored on the run: ``schedule``, ``request`` or ``manual``.
+        ``trigger`` is stored on the run: ``schedule``, ``request`` or ``manual``. An
+        account another thread or process is syncing is left alone (``busy``), and so
+        is one a scheduled pass finds already done (another worker ran it since it was
+        due).
         """
         result = AccountResult(account.name)
-        account_id, run_id = in_transaction(
-            self.sessions, lambda session: self._start(session, account, trigger)
+        account_id = in_transaction(
+            self.sessions,
+            lambda s: ensure_account(s, account.name, account.kind, account.owner or "").id,
         )
+        with self.locks.hold(account_id) as held:
+            run_id = held and in_transaction(
+                self.sessions, lambda session: self._start(session, account_id, trigger)
+            )
+            if run_id is None or run_id is False:
+                result.busy = True
+                return result
+            started = time.monotonic()
+            self._pass(account, account_id, result)
+            in_transaction(
+                self.sessions,
+                lambda session: self._finish(session, account, account_id, run_id, result),
+            )
+        log.info(
+            "run %s",
+            fields(
+                account=account.name,
+                trigger=trigger,
+                status="stopped" if result.stopped else "failed" if result.error else "ok",
+                new=result.ingest.new,
+                known=result.ingest.known,
+                quarantined=result.quarantined,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            ),
+        )
+        return result
+
+    def _pass(self, account: AccountConfig, account_id: int, result: AccountResult) -> None:
         try:
             with self._open(account) as source:
                 collections = source.collections()
                 self._more_staff(source.staff_addresses())
                 for collection in collections:
                     self._sync_collection(source, account, account_id, collection, result)
+        except Interrupted:
+            result.stopped = True
+            result.error = "stopped between batches: crmsync was shutting down"
         except (SourceError, ConfigError) as exc:
             self._failed(result, exc)
         except Exception as exc:  # a bug or the database: the run is closed as failed
@@ -185,10 +239,6 @@ class Runner:
             # a database error's text holds the statement's parameters: mail, so no traceback
             traceback = not isinstance(exc, SQLAlchemyError)
             log.error("sync of %s failed: %s", account.name, result.error, exc_info=traceback)
-        in_transaction(
-            self.sessions, lambda session: self._finish(session, account_id, run_id, result)
-        )
-        return result
 
     def _more_staff(self, addresses: Iterable[str]) -> None:
         """Count these addresses as staff too (mailboxes a source found, such as the members
@@ -199,9 +249,14 @@ class Runner:
                 self.policy, staff_addresses=self.policy.staff_addresses | frozenset(extra)
             )
 
-    def _start(self, session: Session, account: AccountConfig, trigger: str) -> tuple[int, int]:
-        row = ensure_account(session, account.name, account.kind, account.owner or "")
-        return row.id, start_run(session, row, trigger).id
+    def _start(self, session: Session, account_id: int, trigger: str) -> int | None:
+        """Open the run, unless a scheduled pass finds the account no longer due."""
+        row = session.get_one(Account, account_id)
+        if trigger == "schedule" and (
+            row.needs_attention or (row.next_run_at is not None and row.next_run_at > utcnow())
+        ):
+            return None
+        return start_run(session, row, trigger, self.worker).id
 
     def _failed(self, result: AccountResult, exc: SourceError | ConfigError) -> None:
         result.error = describe(exc) if isinstance(exc, SourceError) else str(exc)
@@ -221,6 +276,7 @@ class Runner:
         folder = _Folder(account_id, collection, utcnow(), account.policy)
         with self.sessions() as session:
             cursor = load_cursor(session, account_id, collection.id)
+        before, started = replace(result.ingest), time.monotonic()
         try:
             try:
                 self._pull(source, folder, cursor, result)
@@ -232,6 +288,16 @@ class Runner:
             in_transaction(self.sessions, lambda session: folder.record(session, error=error))
             raise
         in_transaction(self.sessions, lambda session: folder.record(session, ok=True))
+        log.info(
+            "collection %s",
+            fields(
+                account=account.name,
+                collection=collection.name,
+                new=result.ingest.new - before.new,
+                known=result.ingest.known - before.known,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            ),
+        )
 
     def _pull(
         self,
@@ -242,7 +308,7 @@ class Runner:
     ) -> None:
         for batch in source.pull(folder.collection, cursor, self.limits):
             step = in_transaction(
-                self.sessions, lambda session, b=batch: self._store(session, folder, b, result)
+                self.sessions, partial(self._store, folder=folder, batch=batch, result=result)
             )
             result.ingest += step.ingest
             result.quarantined += step.quarantined
@@ -304,16 +370,43 @@ class Runner:
         return step
 
     def _finish(
-        self, session: Session, account_id: int, run_id: int, result: AccountResult
+        self,
+        session: Session,
+        account: AccountConfig,
+        account_id: int,
+        run_id: int,
+        result: AccountResult,
     ) -> None:
         run = session.get_one(SyncRun, run_id)
-        account = session.get_one(Account, account_id)
+        row = session.get_one(Account, account_id)
         run.new_count = result.ingest.new
         run.known_count = result.ingest.known
         run.skipped_count = result.ingest.skipped
         run.unmatched_count = result.ingest.unmatched
         run.quarantined_count = result.quarantined
-        finish_run(session, run, account, result.error, needs_attention=result.auth_failed)
+        now = utcnow()
+
+        def due(failures: int) -> datetime | None:
+            if result.auth_failed or not account.enabled:
+                return None  # not scheduled: until an admin acts, or only on request
+            result.next_run_at = next_due(
+                now,
+                account.interval_seconds,
+                failures=failures,
+                backoff=self.backoff,
+                retry_after=result.retry_after,
+            )
+            return result.next_run_at
+
+        finish_run(
+            session,
+            run,
+            row,
+            result.error,
+            needs_attention=result.auth_failed,
+            stopped=result.stopped,
+            due=due,
+        )
 
 
 @dataclass(frozen=True)
@@ -337,7 +430,7 @@ class _Folder:
         )
 
 
-def _pick(accounts: list[AccountConfig], name: str) -> AccountConfig:
+def pick_account(accounts: list[AccountConfig], name: str) -> AccountConfig:
     for account in accounts:
         if account.name == name:
             return account

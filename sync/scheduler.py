@@ -3,13 +3,20 @@
 An APScheduler ``BackgroundScheduler`` holds an interval job per enabled account
 (config file and web view) and a poll job that takes the requests the web view
 wrote (:func:`crm.syncstate.request_sync`), follows accounts added, changed or
-disabled there, and writes ``Account.next_run_at`` for it to show. Web and worker
-may be separate processes: all they share is the database. (One worker per
-database for now: two would each run every account on their own schedule.)
+disabled there, and tells the database the worker is alive (``workers``).
 
-- **One run at a time per account**, whoever asks: a run first claims its
-  account; a scheduled run that finds it busy is dropped (the next interval
-  comes), a requested one is kept and runs as soon as the busy one ends.
+**Several workers, one database.** The schedule every worker follows is in the
+database: ``Account.next_run_at``, written by whichever worker ran the account
+last (its interval after a success, the back-off after a failure, with jitter).
+Each worker's job for an account is moved to that time by the poll, so the
+accounts are shared out by whoever is free when they fall due. The run itself
+holds the account (:mod:`crm.locks`: a PostgreSQL advisory lock, released by
+PostgreSQL when a worker dies), so an account is synced by one worker at a
+time, and a scheduled run that finds it done already (its due time moved on)
+does nothing. On SQLite one worker runs: a second one says so and exits.
+
+- **One run at a time per account**, whoever asks: a scheduled run that finds it
+  busy is dropped (the next due time comes), a requested one waits until it is free.
 - **No retry storm**: an account whose login was refused is marked
   ``needs_attention`` and the schedule leaves it alone until its settings or
   password change in the web view (``updated_at`` moves), someone clears the
@@ -24,14 +31,13 @@ import contextlib
 import logging
 import random
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,33 +45,36 @@ from crm.apppasswords import forget_markers
 from crm.cards import refresh as refresh_cards
 from crm.changes import prune_tombstones
 from crm.db import is_postgresql
+from crm.health import prune_runs
 from crm.models import Account, utcnow
-from crm.syncstate import reset_attention, set_next_run, take_requests
+from crm.models import Worker as WorkerRow
+from crm.syncstate import (
+    ensure_account,
+    request_sync,
+    reset_attention,
+    set_next_run,
+    take_requests,
+)
 from sync.config import AccountConfig, Config
+from sync.idlewatch import Watchers
+from sync.logfields import fields
 from sync.runner import AccountResult, Runner, in_transaction
+from sync.schedule import JITTER, MAX_JITTER, Backoff
 from sync.stored import all_accounts
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """How long to wait after the n-th failure in a row: ``first`` doubling up to ``cap``
-    (seconds), or longer if the server asked for it."""
-
-    first: float = 60.0
-    cap: float = 3600.0
-
-    def delay(self, failures: int, retry_after: float | None = None) -> float:
-        """Seconds until the next try after ``failures`` failures in a row."""
-        wait = min(self.first * 2 ** max(failures - 1, 0), self.cap)
-        return max(wait, retry_after or 0.0)
 
 
 #: how often the worker renders changed cards and prunes tombstones
 MAINTENANCE_SECONDS = 300
 #: how long deletions are kept for CardDAV clients' sync-collection
 KEEP_DELETIONS = timedelta(days=180)
+#: how often a worker writes that it is alive (workers.seen_at)
+HEARTBEAT_SECONDS = 5.0
+#: a job this close to the shared due time is left where it is
+_SLACK = timedelta(seconds=1)
+
+__all__ = ["Backoff", "Worker"]
 
 
 class Worker:
@@ -73,8 +82,10 @@ class Worker:
 
     ``runner`` defaults to ``Runner(config, sessions)``. ``max_workers`` is how
     many accounts sync at once: 1 on SQLite (one writer at a time anyway), 4 on
-    PostgreSQL. Each account's first run comes within ``first_delay`` seconds of
-    :meth:`start` (or of being added), spread at random.
+    PostgreSQL. Each account's first run comes within ``first_delay`` seconds (default
+    ``[sync] start_spread``) of
+    :meth:`start` (or of being added), spread at random, unless the database
+    already says when it is due.
     """
 
     def __init__(
@@ -86,14 +97,15 @@ class Worker:
         *,
         max_workers: int | None = None,
         backoff: Backoff | None = None,
-        first_delay: float = 5.0,
+        first_delay: float | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
-        self.runner = runner or Runner(config, sessions)
+        self.runner = runner or Runner(config, sessions, backoff=backoff)
+        if backoff is not None:
+            self.runner.backoff = backoff
         self.poll_seconds = poll_seconds
-        self.backoff = backoff or Backoff()
-        self.first_delay = first_delay
+        self.first_delay = config.sync.start_spread_seconds if first_delay is None else first_delay
         self._executors = {
             "default": ThreadPoolExecutor(max_workers or _default_workers(sessions)),
             "poll": ThreadPoolExecutor(1),
@@ -106,16 +118,29 @@ class Worker:
         self._mutex = threading.Lock()
         self._running: set[str] = set()
         self._pending: set[str] = set()
-        self._failures: dict[str, int] = {}
         self._accounts: dict[str, AccountConfig] = {}
         self._versions: dict[str, datetime] | None = None
         self._ids: dict[str, int] = {}
         self._attention: set[str] = set()
-        self._published: dict[str, datetime | None] = {}
+        self._due: dict[str, datetime | None] = {}
+        self._seen: datetime | None = None
+        self._held_worker = False
+        self._watchers = Watchers(sessions, self.runner.locks, config.sync)
+
+    @property
+    def name(self) -> str:
+        """This worker as the database knows it ("host:pid")."""
+        return self.runner.worker
 
     def start(self) -> None:
-        """Start the background threads; the first poll reads the accounts at once."""
+        """Start the background threads; the first poll reads the accounts at once.
+
+        On SQLite, :class:`crm.locks.AnotherWorkerError` if another worker runs there.
+        """
+        self.runner.locks.hold_worker()
+        self._held_worker = True
         self.runner.stopping.clear()
+        self._heartbeat()
         self._scheduler.add_job(
             self._poll,
             IntervalTrigger(seconds=self.poll_seconds, timezone=UTC),
@@ -133,7 +158,7 @@ class Worker:
             next_run_time=utcnow(),
         )
         self._scheduler.start()
-        log.info("worker started: polling the database every %g s", self.poll_seconds)
+        log.info("worker %s started: polling the database every %g s", self.name, self.poll_seconds)
 
     def _maintain(self) -> None:
         """Render the cards of customers changed by syncs and imports before a phone asks
@@ -147,24 +172,56 @@ class Worker:
             in_transaction(
                 self.sessions, lambda session: forget_markers(session, timedelta(days=1))
             )
+            keep = timedelta(seconds=self.config.sync.keep_runs_seconds)
+            old_runs = in_transaction(self.sessions, lambda s: prune_runs(s, keep, utcnow()))
         except SQLAlchemyError:
             log.exception("card maintenance failed; the next run tries again")
             return
-        if rendered or pruned:
-            log.info("cards: %d rendered, %d old deletions forgotten", rendered, pruned)
+        if rendered or pruned or old_runs:
+            log.info(
+                "maintenance %s",
+                fields(cards_rendered=rendered, deletions_forgotten=pruned, runs_pruned=old_runs),
+            )
 
-    def shutdown(self, wait: bool = True) -> None:
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> list[str]:
         """Stop: runs in progress end after their current batch (nothing is lost: the
-        next run goes on from there); with ``wait``, return once they have."""
+        next run goes on from there). With ``wait``, return once they have, or after
+        ``timeout`` seconds with the names of the accounts still running."""
         self.runner.stopping.set()
+        self._watchers.stop()
         if self._scheduler.running:
             # APScheduler 3 holds its job store lock while it waits for running jobs, and
             # ours call get_job/modify_job: so stop it without waiting, then wait here.
             self._scheduler.shutdown(wait=False)
         if wait:
-            for executor in self._executors.values():
-                executor.shutdown(wait=True)
-        log.info("worker stopped")
+            done = threading.Event()
+
+            def drain() -> None:
+                for executor in self._executors.values():
+                    executor.shutdown(wait=True)
+                done.set()
+
+            threading.Thread(target=drain, name="worker-drain", daemon=True).start()
+            if not done.wait(timeout):
+                with self._mutex:
+                    left = sorted(self._running)
+                log.warning("worker %s: still running after %s s: %s", self.name, timeout, left)
+                return left
+        self._forget_me()
+        log.info("worker %s stopped", self.name)
+        return []
+
+    def _forget_me(self) -> None:
+        try:
+            in_transaction(
+                self.sessions,
+                lambda s: s.execute(delete(WorkerRow).where(WorkerRow.name == self.name)),
+            )
+        except SQLAlchemyError:
+            log.warning("worker %s: could not remove itself from the workers table", self.name)
+        if self._held_worker:
+            self.runner.locks.release_worker()
+            self._held_worker = False
 
     # -- the poll job ---------------------------------------------------------------
 
@@ -173,14 +230,34 @@ class Worker:
             return
         try:
             self._reconcile()
-            taken = in_transaction(self.sessions, take_requests)
+            busy = self.runner.locks.held_elsewhere()
+            taken = in_transaction(self.sessions, lambda s: take_requests(s, busy))
             if not set(taken) <= set(self._ids.values()):  # an account added since
                 self._reconcile()
             for account_id in taken:
                 self._requested(account_id)
-            self._publish()
+            self._follow(busy)
+            self._watchers.follow(self._accounts.values(), self._ids, self._attention)
+            if self._seen is None or utcnow() - self._seen > timedelta(seconds=HEARTBEAT_SECONDS):
+                self._heartbeat()
         except Exception:
             log.exception("worker: reading the database failed; trying again shortly")
+
+    def _heartbeat(self) -> None:
+        """Tell the database this worker is alive, and what it is syncing."""
+        now = utcnow()
+        with self._mutex:
+            running = ",".join(sorted(self._running))
+
+        def beat(session: Session) -> None:
+            row = session.scalars(select(WorkerRow).where(WorkerRow.name == self.name)).first()
+            if row is None:
+                row = WorkerRow(name=self.name, started_at=now)
+                session.add(row)
+            row.seen_at, row.running = now, running
+
+        in_transaction(self.sessions, beat)
+        self._seen = now
 
     def _requested(self, account_id: int) -> None:
         for name in (n for n, i in self._ids.items() if i == account_id):
@@ -194,6 +271,7 @@ class Worker:
             rows = session.execute(select(*_STATUS)).all()
         self._ids = {row.name: row.id for row in rows}
         self._attention = {row.name for row in rows if row.needs_attention}
+        self._due = {row.name: row.next_run_at for row in rows}
         versions = {row.name: row.updated_at for row in rows if row.origin == "web"}
         if versions == self._versions:
             return
@@ -203,37 +281,67 @@ class Worker:
         self.runner.know_accounts(accounts.values())
         for name in self._accounts.keys() - accounts.keys():
             self._unschedule(name)
+        missing = [a for a in accounts.values() if a.name not in self._ids]
+        if missing:  # config accounts never run: their rows carry the shared schedule
+            in_transaction(self.sessions, lambda s: _ensure_rows(s, missing))
+            return self._reconcile_again(accounts)
         for name, account in accounts.items():
             if name in changed:
                 self._changed(name)
             if name not in self._accounts or name in changed:
                 self._schedule(account)
         self._accounts, self._versions = accounts, versions
+        self._watchers.follow(accounts.values(), self._ids, self._attention, force=True)
+
+    def _reconcile_again(self, accounts: dict[str, AccountConfig]) -> None:
+        with self.sessions() as session:
+            self._ids = {row.name: row.id for row in session.execute(select(*_STATUS)).all()}
+        for name, account in accounts.items():
+            if name not in self._accounts:
+                self._schedule(account)
+        self._accounts = accounts
+        self._versions = None  # read the versions again at the next poll
 
     def _changed(self, name: str) -> None:
         """Settings or password changed in the web view: worth a new try, at once."""
         log.info("account %s changed in the web view; rescheduling it", name)
-        with self._mutex:
-            self._failures.pop(name, None)
         account_id = self._ids.get(name)
-        if account_id is not None and name in self._attention:
+        if account_id is not None:
             in_transaction(self.sessions, lambda session: reset_attention(session, account_id))
             self._attention.discard(name)
+            self._due[name] = None
+
+    def _set_due(self, account_id: int, when: datetime | None) -> None:
+        in_transaction(self.sessions, lambda s: set_next_run(s, account_id, when))
 
     def _schedule(self, account: AccountConfig) -> None:
         if not account.enabled:
             self._unschedule(account.name)
+            account_id = self._ids.get(account.name)
+            if account_id is not None and self._due.get(account.name) is not None:
+                self._set_due(account_id, None)  # runs only on request now
+                self._due[account.name] = None
             return
-        # spread at random so that accounts do not all connect at once (not a secret: S311)
-        spread = random.uniform(0, min(self.first_delay, account.interval_seconds))  # noqa: S311
+        due = self._due.get(account.name)
+        account_id = self._ids.get(account.name)
+        if due is None:
+            # spread at random so that accounts do not all connect at once (not a secret)
+            spread = random.uniform(0, min(self.first_delay, account.interval_seconds))  # noqa: S311
+            due = self._due[account.name] = utcnow() + timedelta(seconds=spread)
+            if account_id is not None:  # for the web view to show (and other workers)
+                self._set_due(account_id, due)
         self._scheduler.add_job(
             self._scheduled,
-            IntervalTrigger(seconds=account.interval_seconds, timezone=UTC),
+            IntervalTrigger(
+                seconds=account.interval_seconds,
+                timezone=UTC,
+                jitter=min(account.interval_seconds * JITTER, MAX_JITTER),
+            ),
             args=[account.name],
             id=_job_id(account.name),
             name=f"sync {account.name}",
             replace_existing=True,
-            next_run_time=utcnow() + timedelta(seconds=spread),
+            next_run_time=max(due, utcnow()),
             max_instances=1,
             coalesce=True,
         )
@@ -243,14 +351,21 @@ class Worker:
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(_job_id(name))
 
-    def _publish(self) -> None:
-        """Write each account's next run to ``Account.next_run_at`` where it changed."""
-        for name, account_id in self._ids.items():
+    def _follow(self, busy: set[int]) -> None:
+        """Move each account's job to the due time in the database (another worker may
+        have run it, or failed on it, since), except while someone is syncing it."""
+        now = utcnow()
+        with self._mutex:
+            running = set(self._running)
+        for name, due in self._due.items():
+            if due is None or name in running or self._ids.get(name) in busy:
+                continue
             job = self._scheduler.get_job(_job_id(name))
-            when = None if job is None or name in self._attention else job.next_run_time
-            if name not in self._published or self._published[name] != when:
-                in_transaction(self.sessions, lambda s, i=account_id, w=when: set_next_run(s, i, w))
-                self._published[name] = when
+            if job is None or job.next_run_time is None:
+                continue
+            want = max(due, now)
+            if abs(job.next_run_time - want) > _SLACK:
+                self._scheduler.modify_job(_job_id(name), next_run_time=want)
 
     # -- runs -----------------------------------------------------------------------
 
@@ -271,15 +386,22 @@ class Worker:
             return
         try:
             result = self._sync(name, trigger)
-            if result is not None:
+            if result is not None and result.busy and trigger == "request":
+                self._request_again(name)  # another worker has it: after that one
+            elif result is not None:
                 self._after(name, result)
         finally:
             again = self._release(name)
         if again:
             self._submit(name)
 
+    def _request_again(self, name: str) -> None:
+        account_id = self._ids.get(name)
+        if account_id is not None:
+            in_transaction(self.sessions, lambda s: request_sync(s, account_id, "(again)"))
+
     def _claim(self, name: str, trigger: str) -> bool:
-        """True if ``name`` was idle and is now ours; a request for a busy one is kept."""
+        """True if ``name`` was idle here and is now ours; a request for a busy one is kept."""
         with self._mutex:
             if name in self._running:
                 if trigger == "request":
@@ -308,22 +430,30 @@ class Worker:
             return AccountResult(name, error="the database failed")
 
     def _after(self, name: str, result: AccountResult) -> None:
-        """Back off after a failure that is not a refused login; forget it after a success."""
-        with self._mutex:
-            if result.ok or result.auth_failed or self.runner.stopping.is_set():
-                self._failures.pop(name, None)
-                return
-            failures = self._failures[name] = self._failures.get(name, 0) + 1
-        delay = self.backoff.delay(failures, result.retry_after)
-        when = utcnow() + timedelta(seconds=delay)
-        try:
-            self._scheduler.modify_job(_job_id(name), next_run_time=when)
-        except JobLookupError:  # not scheduled (disabled): only requests run it
+        """Move the job to the due time the run wrote (the interval, or the back-off)."""
+        when = result.next_run_at
+        if when is None or self.runner.stopping.is_set():
             return
-        log.info("%s: failure %d in a row; next try in %.0f s", name, failures, delay)
+        self._due[name] = when
+        with contextlib.suppress(JobLookupError):  # not scheduled (disabled): requests only
+            self._scheduler.modify_job(_job_id(name), next_run_time=max(when, utcnow()))
+        if not result.ok:
+            log.info("%s failed; next try at %s", name, f"{when:%H:%M:%S}")
 
 
-_STATUS = (Account.id, Account.name, Account.origin, Account.updated_at, Account.needs_attention)
+_STATUS = (
+    Account.id,
+    Account.name,
+    Account.origin,
+    Account.updated_at,
+    Account.needs_attention,
+    Account.next_run_at,
+)
+
+
+def _ensure_rows(session: Session, accounts: list[AccountConfig]) -> None:
+    for account in accounts:
+        ensure_account(session, account.name, account.kind, account.owner or "")
 
 
 def _job_id(name: str) -> str:

@@ -32,6 +32,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             account=account.name,
             window_back=timedelta(seconds=account.past),
             window_ahead=timedelta(seconds=account.future),
+            since=account.since,
         )
     if account.kind == "imap":
         from adapters.imap import ImapSource
@@ -47,6 +48,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             ca_file=str(account.ca_file) if account.ca_file else None,
             timeout=settings.timeout_seconds,
             account=account.name,
+            since=account.since,
         )
     if account.kind == "caldav":
         from adapters.caldav import CalDavSource
@@ -103,6 +105,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             window_back=timedelta(seconds=account.past),
             window_ahead=timedelta(seconds=account.future),
             account=account.name,
+            since=account.since,
         )
     if account.kind == "graph":
         from adapters.graph import GraphSource
@@ -111,6 +114,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             settings=graph_settings(account, settings),
             store=token_store(account),
             mailboxes=account.mailboxes,
+            groups=account.groups,
             folders=account.folders,
             calendar=account.calendar,
             contacts=account.contacts,
@@ -118,6 +122,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
             window_back=timedelta(seconds=account.past),
             window_ahead=timedelta(seconds=account.future),
             account=account.name,
+            since=account.since,
         )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import replace
@@ -54,8 +55,21 @@ def build_app(config: Config, sessions: sessionmaker[Session]) -> Flask:
         check_settings=lambda kind, values: check_settings(config, kind, values),
         graph_signin=GraphSignIn(config, sessions),
         config_accounts=frozenset(a.name for a in config.accounts),
+        metrics_token=metrics_token(config),
+        keep_runs_seconds=config.sync.keep_runs_seconds,
     )
     return create_app(settings, sessions)
+
+
+def metrics_token(config: Config) -> str | None:
+    """The /metrics Bearer token from the variable ``[web] metrics_token_env`` names."""
+    name = config.web.metrics_token_env
+    if name is None:
+        return None
+    token = os.environ.get(name, "").strip()
+    if not token:
+        raise ConfigError(f"web.metrics_token_env: the environment variable {name} is not set")
+    return token
 
 
 def check_settings(config: Config, kind: str, values: dict[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from web import (
     db,
     filters,
     graphsignin,
+    health,
     profile,
     review,
     security,
@@ -60,6 +61,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         graphsignin.bp,
         addressbooks.bp,
         profile.bp,
+        health.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -3,13 +3,17 @@
 
 The account's page shows whether a sign-in is stored and the redirect URI to register
 for the app in Entra ID; its button (a POST with the CSRF token) starts the flow, kept
-in the session until the browser comes back to :func:`callback`, which stores the
+in the session until the browser comes back to :func:`callback`. Flask's session cookie
+is signed, not encrypted, and the flow holds the PKCE ``code_verifier``: it is kept
+sealed with the app's secret box (:func:`_seal`), so the cookie shows nothing of it and
+a cookie altered or sealed with another key counts as no sign-in. The callback stores the
 sign-in (encrypted, by the host process: the web view may not import the adapters, so
 :attr:`~web.settings.WebSettings.graph_signin` does the work) and says who signed in.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import (
@@ -27,6 +31,7 @@ from flask.typing import ResponseReturnValue
 from crm.accounts import get_account
 from crm.db import will_write
 from crm.models import Account
+from crm.secrets import SecretKeyError
 from crm.tokens import mark_signed_in, signed_in_at
 from web import db
 from web.auth import admins_only
@@ -37,8 +42,12 @@ from web.settings import ConnectionTestError, GraphSignIn
 bp = Blueprint("graphsignin", __name__, url_prefix="/admin/accounts")
 admins_only(bp)
 
-#: the session key of a started sign-in: {"account": id, "flow": msal's flow}
+#: the session key of a started sign-in: {"account": id, "flow": msal's flow}, sealed
 PENDING = "graph_signin"
+NOT_STARTED = (
+    "No sign-in was started in this browser (or it was finished already):"
+    " start it again from the account's page."
+)
 
 
 @bp.route("/<int:account_id>/graph")
@@ -60,19 +69,15 @@ def start(account_id: int) -> ResponseReturnValue:
         flow = signin.begin(account.name, redirect_uri())
     except ConnectionTestError as exc:
         return _render(account, error=str(exc)), 400
-    session[PENDING] = {"account": account.id, "flow": signin.kept(flow)}
+    session[PENDING] = _seal({"account": account.id, "flow": signin.kept(flow)})
     return redirect(str(flow["auth_uri"]))
 
 
 @bp.route("/graph/callback")
 def callback() -> ResponseReturnValue:
-    pending: Any = session.pop(PENDING, None)
-    if not isinstance(pending, dict) or not isinstance(pending.get("flow"), dict):
-        message = (
-            "No sign-in was started in this browser (or it was finished already):"
-            " start it again from the account's page."
-        )
-        return render_template("error.html", code=400, title="Sign-in", message=message), 400
+    pending = _unseal(session.pop(PENDING, None))
+    if pending is None:
+        return render_template("error.html", code=400, title="Sign-in", message=NOT_STARTED), 400
     account, signin = _delegated(int(pending.get("account", 0)))
     params = {k: v for k, v in request.args.items() if isinstance(v, str)}
     try:
@@ -89,6 +94,25 @@ def callback() -> ResponseReturnValue:
 def redirect_uri() -> str:
     """Where Microsoft sends the browser back: to register for the app in Entra ID."""
     return url_for("graphsignin.callback", _external=True)
+
+
+def _seal(pending: dict[str, Any]) -> str:
+    """A started sign-in, encrypted (and authenticated) for the session cookie."""
+    return settings().secret_box.encrypt(json.dumps(pending)).decode("ascii")
+
+
+def _unseal(sealed: Any) -> dict[str, Any] | None:
+    """The started sign-in back; None when there is none, or it was altered or sealed
+    with another key."""
+    if not isinstance(sealed, str):
+        return None
+    try:
+        pending = json.loads(settings().secret_box.decrypt(sealed.encode("ascii")))
+    except (SecretKeyError, UnicodeEncodeError, ValueError):
+        return None
+    if not isinstance(pending, dict) or not isinstance(pending.get("flow"), dict):
+        return None
+    return pending
 
 
 def _render(account: Account, *, user: str = "", error: str = "") -> str:

@@ -67,3 +67,12 @@ class WebSettings:
     #: names of accounts that come from the config file (shown read-only)
     config_accounts: frozenset[str] = frozenset()
     default_interval_seconds: float = 300.0
+    #: Bearer token that lets Prometheus read /metrics without a login (never logged)
+    metrics_token: str | None = field(default=None, repr=False)
+    #: /healthz says "down" when no worker is alive (a web process alone still expects one)
+    expect_worker: bool = True
+    #: a worker not seen for this long is dead; an account this far past due is overdue
+    worker_grace_seconds: float = 60.0
+    overdue_grace_seconds: float = 600.0
+    #: how long the sync-run history is kept (the worker prunes it; the status page says so)
+    keep_runs_seconds: float = 90 * 86400.0

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from adapters.base import BatchLimits
-from adapters.errors import AuthError, InvalidCursorError, SourceError, TransientError
+from adapters.errors import AuthError, InvalidCursorError, SourceError, TransientError, describe
 from adapters.graph import GraphSource
 from adapters.graphauth import GraphSettings
 from adapters.graphitems import series_uid
@@ -21,6 +21,7 @@ from adapters.ical import parse_calendar
 from adapters.records import Batch, ContactRecord, EventRecord, MailRecord
 from tests.adapters.test_ews import mail
 from tests.servers.graph import GraphServer
+from tests.servers.graph_identity import DEFAULT_ROLES
 from tests.servers.graph_state import make_certificate
 
 ALICE, BOB = "alice@contoso.onmicrosoft.com", "bob@contoso.onmicrosoft.com"
@@ -448,3 +449,87 @@ def test_a_server_too_slow_to_answer_is_a_transient_error(graph: GraphServer, ap
         pull(src, INBOX)
     graph.set_delay(r"/messages/delta", 0)
     assert subjects(pull(src, INBOX)) == ["Offer 1"]
+
+
+# -- distribution groups (app-only) ------------------------------------------------------------
+
+CAROL, DAVE = "carol@contoso.onmicrosoft.com", "dave@contoso.onmicrosoft.com"
+SALES, LEADS = "sales@contoso.onmicrosoft.com", "leads@contoso.onmicrosoft.com"
+
+
+def test_the_members_of_groups_are_read_nested_ones_too(graph: GraphServer) -> None:
+    for user in (ALICE, BOB, CAROL, DAVE):
+        graph.add_user(user)
+    graph.add_group(LEADS, DAVE, CAROL)
+    graph.add_group(SALES, BOB, CAROL, LEADS)
+    graph.add_group("other@contoso.onmicrosoft.com", ALICE)
+    graph.directory_page_size = 2  # the members come in pages, linked by @odata.nextLink
+    app = graph.add_app(secret=SECRET, roles=(*DEFAULT_ROLES, "GroupMember.Read.All"))
+    graph.add_message(CAROL, "inbox", mail(1))
+    graph.add_message(DAVE, "inbox", mail(2))
+    src = source(graph, app, mailboxes=[ALICE], groups=["Sales@Contoso.onmicrosoft.com"])
+    assert src.staff_addresses() == []  # known once the collections are
+    ids = [c.id for c in src.collections()]
+    assert [i for i in ids if i.endswith("|mail|Inbox")] == [
+        f"{m}|mail|Inbox" for m in (ALICE, BOB, CAROL, DAVE)
+    ]
+    assert src.staff_addresses() == [ALICE, BOB, CAROL, DAVE]
+    assert subjects(pull(src, f"{CAROL}|mail|Inbox")) == ["Offer 1"]
+    assert subjects(pull(src, f"{DAVE}|mail|Inbox")) == ["Offer 2"]  # only in the nested group
+    members = "/transitiveMembers/microsoft.graph.user"
+    pages = [r for r in graph.requests if r.path.endswith(members)]
+    assert len(pages) == 2 and all(r.status == 200 for r in pages)
+    assert [r.query["$filter"] for r in graph.requests if r.path == "/v1.0/groups"] == [
+        "mail eq 'sales@contoso.onmicrosoft.com'"
+    ]
+    probe = source(graph, app, mailboxes=[], groups=[LEADS], calendar=False, contacts=False)
+    assert probe.probe() == [f"{DAVE}: Inbox, Sent Items", f"{CAROL}: Inbox, Sent Items"]
+
+
+def test_a_group_that_is_not_there_is_named(graph: GraphServer) -> None:
+    graph.add_user(ALICE)
+    graph.add_group(SALES, ALICE)
+    app = graph.add_app(secret=SECRET, roles=(*DEFAULT_ROLES, "GroupMember.Read.All"))
+    src = source(graph, app, groups=[SALES, "nobody@contoso.onmicrosoft.com"])
+    with pytest.raises(SourceError) as caught:
+        src.collections()
+    assert not isinstance(caught.value, AuthError)
+    assert 'no distribution group "nobody@contoso.onmicrosoft.com"' in caught.value.message
+
+
+def test_a_group_the_app_may_not_read_names_the_permission(graph: GraphServer) -> None:
+    graph.add_user(ALICE)
+    graph.add_user(BOB)
+    graph.add_group(SALES, BOB)
+    app = graph.add_app(secret=SECRET)  # Mail.Read and friends, not GroupMember.Read.All
+    src = source(graph, app, groups=[SALES])
+    with pytest.raises(AuthError) as caught:
+        src.collections()
+    assert f'cannot read the distribution group "{SALES}"' in caught.value.message
+    assert "GroupMember.Read.All" in describe(caught.value)
+    assert [r.status for r in graph.requests if r.path == "/v1.0/groups"] == [403]
+
+
+def test_a_signed_in_user_reads_no_group(graph: GraphServer) -> None:
+    graph.add_user(ALICE)
+    graph.add_group(SALES, ALICE)
+    src = source(graph, "client", sign_in="user", mailboxes=[], groups=[SALES])
+    assert src.groups == [] and src.mailboxes() == ["me"]
+
+
+def test_since_leaves_older_mail_out_on_the_first_and_later_syncs(
+    graph: GraphServer, app_id: str
+) -> None:
+    old, new = datetime(2023, 6, 1, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    for n in range(3):
+        graph.add_message(ALICE, "inbox", mail(n), received=old)
+    for n in range(3, 5):
+        graph.add_message(ALICE, "inbox", mail(n), received=new)
+    src = source(graph, app_id, since=datetime(2024, 1, 1).date(), page_size=1)
+    batches = pull(src, INBOX)
+    assert sorted(subjects(batches)) == ["Offer 3", "Offer 4"]
+    graph.add_message(ALICE, "inbox", mail(5), received=old)  # an old mail moved in
+    graph.add_message(ALICE, "inbox", mail(6), received=datetime.now(UTC))
+    assert subjects(pull(src, INBOX, batches[-1].cursor)) == ["Offer 6"]  # the filter holds
+    first = next(r for r in graph.requests if r.path.endswith("/messages/delta"))
+    assert first.query["$filter"] == "receivedDateTime ge 2024-01-01T00:00:00Z"

@@ -440,9 +440,22 @@ class DovecotServer:
         key_file.touch(mode=0o600)
         key_file.write_bytes(_pem_key(key))
 
-    def _spawn(self, binary: str) -> None:
-        for attempt in range(3):  # a free port can be taken between probe and bind
-            self.port, self.ssl_port = _free_ports(self.host, 2)
+    def pause(self) -> None:
+        """Stop the server, keeping its ports, users and mail (a server that is down)."""
+        if self._proc is not None:
+            self._terminate(self._proc)
+            self._proc = None
+
+    def resume(self) -> None:
+        """Start the paused server again, on the same ports."""
+        binary = find_binary("dovecot")
+        assert binary is not None and self._proc is None
+        self._spawn(binary, keep_ports=True)
+
+    def _spawn(self, binary: str, *, keep_ports: bool = False) -> None:
+        for attempt in range(1 if keep_ports else 3):  # a port can be taken before the bind
+            if not keep_ports:
+                self.port, self.ssl_port = _free_ports(self.host, 2)
             self.config_file.write_text(_CONFIG.format(**self._config_values()))
             with (self.root / "master.err").open("ab") as stderr:
                 self._proc = subprocess.Popen(
@@ -457,7 +470,7 @@ class DovecotServer:
                 return
             self._terminate(self._proc)
             self._proc = None
-            if attempt == 2 or "bind" not in self.log_tail():
+            if keep_ports or attempt == 2 or "bind" not in self.log_tail():
                 raise RuntimeError(f"dovecot did not start:\n{self.log_tail()}")
 
     def _config_values(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The Graph v1.0 routes of the simulator: users, mail folders, messages (with ``$value``),
 calendars and calendarView, contact folders and contacts, each with its delta query,
-and the permission checks (app roles, delegated scopes, application access policy).
+and the permission checks (app roles, delegated scopes, application access policy);
+groups and their members are in :mod:`tests.servers.graph_groups`.
 
 :func:`route` answers one authenticated GET (a top-level request or one step of a
 ``$batch``) as ``(status, headers, body)``; failures raise :class:`GraphError`, which
@@ -76,6 +77,10 @@ def route(
     segs = [urllib.parse.unquote(s) for s in path.strip("/").split("/")]
     if method != "GET":
         raise GraphError(405, "Request_BadRequest", f"The {method} method is not simulated.")
+    if segs[0] == "groups":
+        from tests.servers.graph_groups import group_route  # it builds on this module
+
+        return group_route(srv, token, segs[1:], query, headers)
     if segs[0] == "me":
         if token.user_id is None:
             raise GraphError(

@@ -1,5 +1,6 @@
-"""The Graph simulator's Python API for tests: app registrations, tokens and consent, and
-users' mail, calendars and contacts (every change lands in the next delta round).
+"""The Graph simulator's Python API for tests: app registrations, tokens and consent,
+users' mail, calendars and contacts (every change lands in the next delta round), and
+distribution groups.
 
 Mixed into :class:`tests.servers.graph.GraphServer`; ``user`` arguments take a user's id
 or userPrincipalName, ``folder`` arguments a folder id or a well-known name (``inbox``).
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.servers.graph_groups import Group, new_group
 from tests.servers.graph_identity import DEFAULT_ROLES, DEFAULT_SCOPES, App
 from tests.servers.graph_mail import Message, message_sensitivity, new_change_key, new_id, now_utc
 from tests.servers.graph_state_pim import PimState
@@ -59,6 +61,9 @@ class GraphState(PimState):
         self.lock = threading.RLock()
         self.mailboxes: dict[str, Mailbox] = {}  # id -> mailbox
         self._owner: dict[str, Mailbox] = {}  # message, event or contact id -> mailbox
+        self.groups: dict[str, Group] = {}  # id -> group
+        #: directory objects in one page of /groups and members (Graph's default: 100)
+        self.directory_page_size = 100
 
     # -- apps, tokens, consent ------------------------------------------------------------------
 
@@ -206,6 +211,31 @@ class GraphState(PimState):
         with self.lock:
             self.mailboxes[box.id] = box
         return box.id
+
+    def add_group(self, mail: str, *members: str, display_name: str | None = None) -> str:
+        """A distribution group whose ``members`` are users (id or UPN) and groups (id or
+        address, added before); returns its id."""
+        with self.lock:
+            group = new_group(mail, display_name)
+            group.members = [self._member_id(m) for m in members]
+            self.groups[group.id] = group
+            return group.id
+
+    def add_group_member(self, group: str, member: str) -> None:
+        with self.lock:
+            self.groups[self._group(group).id].members.append(self._member_id(member))
+
+    def _group(self, key: str) -> Group:
+        found = self.groups.get(key) or next(
+            (g for g in self.groups.values() if g.mail.lower() == key.lower()), None
+        )
+        if found is None:
+            raise KeyError(f"no group {key!r}")
+        return found
+
+    def _member_id(self, key: str) -> str:
+        box = self.mailbox_or_none(key)
+        return box.id if box is not None else self._group(key).id
 
     def mailbox_or_none(self, key: str) -> Mailbox | None:
         """A mailbox by user id or userPrincipalName (case-insensitive)."""

@@ -675,3 +675,48 @@ def test_carddav_account_books_and_policy(tmp_path):
     found = problems(tmp_path, CARDDAV + 'policy = "merge"\ncalendars = ["Work"]\n')
     assert any(p.startswith("accounts[0].policy: expected one of") for p in found), found
     assert any("calendars" in p and 'only for accounts of kind "caldav"' in p for p in found)
+
+
+# -- since and idle (issue 9, big mailboxes) --------------------------------------------
+
+
+def test_since_is_a_day_as_toml_date_or_string(tmp_path):
+    import datetime as dt
+
+    assert account_with(tmp_path, "since = 2024-01-01").accounts[0].since == dt.date(2024, 1, 1)
+    assert account_with(tmp_path, 'since = "2024-01-01"').accounts[0].since == dt.date(2024, 1, 1)
+    assert load(tmp_path, IMAP).accounts[0].since is None
+
+
+@pytest.mark.parametrize("value", ['"2024/01/01"', '"01.01.2024"', '"2024-13-01"', "2024", "true"])
+def test_a_bad_since_names_the_key_and_the_form(tmp_path, value):
+    [problem] = problems(tmp_path, IMAP + f"since = {value}\n")
+    assert problem.startswith('accounts[0].since: expected a date "YYYY-MM-DD"'), problem
+
+
+def test_since_only_where_mail_is_pulled(tmp_path):
+    caldav = (
+        '[[accounts]]\nname = "cal"\nkind = "caldav"\nurl = "https://dav.example.com/"\n'
+        'username = "a"\npassword_env = "PW"\nsince = "2024-01-01"\n'
+    )
+    assert problems(tmp_path, caldav) == [
+        'accounts[0].since: only for mail accounts of kind "imap", "ews", "graph" or "files";'
+        ' this one is "caldav"'
+    ]
+    (tmp_path / "cards").mkdir()
+    files = '[[accounts]]\nname = "f"\nkind = "files"\npath = "cards"\nformat = "vcf"\n'
+    assert problems(tmp_path, files + 'since = "2024-01-01"\n') == [
+        'accounts[0].since: only for mail (format "maildir", "mbox" or "mboxes"), not format "vcf"'
+    ]
+
+
+def test_idle_is_for_imap_accounts(tmp_path):
+    assert load(tmp_path, IMAP).accounts[0].idle is False
+    assert account_with(tmp_path, "idle = true").accounts[0].idle is True
+    [problem] = problems(tmp_path, IMAP + 'idle = "yes"\n')
+    assert problem == 'accounts[0].idle: expected true or false, got string "yes"'
+    (tmp_path / "mail").mkdir()
+    files = '[[accounts]]\nname = "f"\nkind = "files"\npath = "mail"\nidle = true\n'
+    assert problems(tmp_path, files) == [
+        'accounts[0].idle: only for accounts of kind "imap"; this one is "files"'
+    ]

@@ -58,10 +58,26 @@ def test_app_only_needs_a_credential_and_mailboxes(tmp_path: Path) -> None:
     found = problems(tmp_path, APP)
     assert found == [
         'accounts[0].mailboxes: required with sign_in = "app": list the staff mailboxes to'
-        " read (user principal names or addresses)",
+        " read (user principal names or addresses), or the distribution groups whose"
+        " members' mailboxes are read (groups)",
         'accounts[0]: sign_in = "app" needs a credential: set client_secret_env or'
         " client_secret_command (the client secret's value), or certificate_file (the PEM"
         " file with the private key and the certificate registered for the app)",
+    ]
+
+
+def test_app_only_reads_the_members_of_groups(tmp_path: Path) -> None:
+    secret = 'client_secret_env = "GRAPH_SECRET"\n'
+    account = load(tmp_path, APP + secret + 'groups = ["Sales@Corp.example"]\n')
+    assert (account.mailboxes, account.groups) == ((), ("sales@corp.example",))
+    both = APP + secret + 'mailboxes = ["a@corp.example"]\ngroups = ["sales@corp.example"]\n'
+    assert load(tmp_path, both).groups == ("sales@corp.example",)
+    [wrong] = problems(tmp_path, APP + secret + 'groups = ["sales"]\n')
+    assert wrong.startswith('accounts[0].groups[0]: string "sales" is not a valid e-mail address')
+    delegated = APP + 'sign_in = "user"\ngroups = ["sales@corp.example"]\n'
+    assert problems(tmp_path, delegated) == [
+        'accounts[0].groups: only with sign_in = "app"; with sign_in = "user" the signed-in'
+        " user's own mailbox is read"
     ]
 
 

@@ -24,6 +24,7 @@ from crm.secrets import SecretBox
 from crm.syncstate import ensure_account, request_sync
 from sync.config import Config
 from sync.runner import AccountResult, Runner
+from sync.schedule import JITTER, next_due
 from sync.scheduler import Backoff, Worker
 from tests.mailgen import messages
 from tests.servers.dovecot import DovecotServer, ImapUser
@@ -148,7 +149,7 @@ def test_a_web_account_is_scheduled_and_syncs_from_dovecot(
     assert set(folders) == {"INBOX", "Sent"}
     assert sum(f.last_new for f in folders.values()) == run.new_count
     account = wait_for(lambda: _next_run_after(sessions, "bob-mail", run.started_at))
-    assert account.next_run_at <= utcnow() + timedelta(seconds=61)
+    assert account.next_run_at <= utcnow() + timedelta(seconds=60 * (1 + JITTER) + 1)  # jitter
 
 
 def _next_run_after(sessions: sessionmaker[Session], name: str, when: datetime) -> Account | None:
@@ -226,7 +227,7 @@ def test_an_unreachable_server_is_tried_again_later_not_at_every_interval(
     [failed] = wait_for(lambda: finished(sessions, "gone"), what="the first run")
     assert "unreachable" in failed.error
     account = wait_for(lambda: _next_run_after(sessions, "gone", failed.finished_at))
-    assert account.next_run_at <= failed.finished_at + timedelta(seconds=61)
+    assert account.next_run_at <= failed.finished_at + timedelta(seconds=60 * (1 + JITTER) + 1)
     assert not account.needs_attention
     time.sleep(2)  # two intervals
     assert len(runs(sessions, "gone")) == 1
@@ -236,6 +237,21 @@ def test_backoff_doubles_up_to_its_cap_or_what_the_server_asked() -> None:
     backoff = Backoff(first=60, cap=3600)
     assert [backoff.delay(n) for n in (1, 2, 3, 6, 7, 20)] == [60, 120, 240, 1920, 3600, 3600]
     assert backoff.delay(1, retry_after=300) == 300
+
+
+def test_due_times_are_spread_by_jitter_within_bounds() -> None:
+    now = utcnow()
+    backoff = Backoff(first=60, cap=3600)
+    after_success = [next_due(now, 300, failures=0, backoff=backoff) for _ in range(50)]
+    after_failures = [next_due(now, 300, failures=3, backoff=backoff) for _ in range(50)]
+    waits = [(d - now).total_seconds() for d in after_success]
+    assert all(270 <= w <= 330 for w in waits) and len(set(waits)) > 40  # spread, not in step
+    waits = [(d - now).total_seconds() for d in after_failures]
+    assert all(216 <= w <= 264 for w in waits) and len(set(waits)) > 40  # 240 s +- 10 %
+    capped = next_due(now, 300, failures=30, backoff=backoff)
+    assert capped - now <= timedelta(seconds=3600)
+    asked = next_due(now, 300, failures=1, backoff=backoff, retry_after=900)
+    assert asked - now >= timedelta(seconds=900)
 
 
 def test_the_worker_renders_changed_cards_and_forgets_old_deletions(
@@ -268,3 +284,29 @@ def test_the_worker_renders_changed_cards_and_forgets_old_deletions(
     with sessions() as session:
         counter = session.get(ChangeCounter, 1)
         assert counter is not None and counter.horizon >= 1  # tokens before it expired
+
+
+def test_idle_brings_new_mail_within_seconds_not_at_the_interval(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+) -> None:
+    dovecot.append(imap_user.name, "INBOX", messages(2, seed=26))
+    config = make_config(tmp_path, db_url)
+    add_web_account(sessions, config, "bob-mail", imap_user, interval=3600, folders=["INBOX"])
+    with sessions.begin() as session:
+        row = will_write(session).scalars(select(Account)).one()
+        row.settings = {**row.settings, "idle": True}
+    start_worker(config)
+    wait_for(lambda: finished(sessions, "bob-mail"), what="the first run")
+    time.sleep(1.0)  # the watcher logs in and idles
+    dovecot.append(imap_user.name, "INBOX", messages(1, seed=27, first=2))
+    arrived = time.monotonic()
+    _, second = wait_for(lambda: finished(sessions, "bob-mail", 2), what="the run IDLE asked for")
+    assert time.monotonic() - arrived < 8  # not the hour of the interval
+    assert (second.trigger, second.status, second.new_count) == ("request", "ok", 1)
+    with sessions() as session:
+        assert session.scalar(select(SyncRequest.requested_by)) == "idle"

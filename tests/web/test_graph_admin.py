@@ -5,13 +5,17 @@ sign-in stored encrypted and usable by the sync."""
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import re
 import urllib.parse
+import zlib
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +30,7 @@ from sync.webapp import build_app
 from tests.servers.graph import GraphServer
 from tests.sync.helpers import make_config
 from tests.web.conftest import PASSWORDS, Browser
+from web.graphsignin import PENDING
 
 ALICE = "alice@contoso.example"
 CALLBACK = "http://localhost/admin/accounts/graph/callback"
@@ -169,6 +174,52 @@ def test_a_confidential_app_signs_in_with_its_secret(
     assert row.secret is not None and b"s3cret" not in row.secret
     server.sign_in(ALICE)
     assert f"Signed in as {ALICE}" in _text(admin.get(_sign_in(admin, server, row.id)))
+
+
+def _cookie_text(value: str) -> str:
+    """The payload of Flask's session cookie as text (``.`` first: zlib-compressed)."""
+    payload = value.lstrip(".").split(".", 1)[0]
+    data = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(data) if value.startswith(".") else data).decode("utf-8")
+
+
+def test_the_started_sign_in_is_sealed_in_the_session_cookie(
+    crm_app: Flask,
+    admin: Browser,
+    server: GraphServer,
+    config: Config,
+    sessions: sessionmaker[Session],
+) -> None:
+    client_id = server.add_app(public_client=True, redirect_uris=(CALLBACK,))
+    _add(admin, _form(server, client_id))
+    row = _row(sessions)
+    server.sign_in(ALICE)
+    back = _sign_in(admin, server, row.id)
+    cookie = admin.client.get_cookie("crmsync_session")
+    assert cookie is not None
+    text = _cookie_text(cookie.value)
+    interface = crm_app.session_interface
+    assert isinstance(interface, SecureCookieSessionInterface)
+    serializer = interface.get_signing_serializer(crm_app)
+    assert serializer is not None
+    sealed = serializer.loads(cookie.value)[PENDING]
+    assert isinstance(sealed, str)
+    # the app's key opens it: the flow with its PKCE verifier is in there, and only there
+    pending = json.loads(SecretBox(config.secrets.keys()).decrypt(sealed.encode()))
+    verifier = pending["flow"]["code_verifier"]
+    assert pending["account"] == row.id and len(verifier) >= 43
+    assert verifier not in text and "code_verifier" not in text and "state" not in text
+    # an altered seal, or a flow kept in the clear, is no sign-in
+    for forged in (sealed[:-6] + "AAAAAA", {"account": row.id, "flow": pending["flow"]}):
+        with admin.client.session_transaction() as browser_session:
+            browser_session[PENDING] = forged
+        refused = admin.get(back)
+        assert refused.status_code == 400
+        assert "No sign-in was started in this browser" in _text(refused)
+    with admin.client.session_transaction() as browser_session:
+        browser_session[PENDING] = sealed
+    done = admin.get(back)
+    assert done.status_code == 200 and f"Signed in as {ALICE}" in _text(done), _text(done)[:900]
 
 
 def test_a_refused_sign_in_is_said_in_words(

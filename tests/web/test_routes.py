@@ -146,6 +146,8 @@ def test_every_route_is_listed(app: Flask) -> None:
         ("POST", "/login"),
         ("GET", "/login"),
         ("POST", "/logout"),
+        ("GET", "/healthz"),  # public, names nothing: tests/web/test_health.py
+        ("GET", "/metrics"),  # admin or bearer token: tests/web/test_health.py
     }
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
