@@ -38,6 +38,7 @@ from adapters.imapconnect import SECURITY_MODES as SECURITY_MODES
 from adapters.imapconnect import ImapSettings, connect, shutdown, temporary
 from adapters.imapconnect import is_loopback as is_loopback
 from adapters.imapconnect import text as _text
+from adapters.imapkeep import KEPT
 from adapters.mime import parse_mail
 from adapters.records import Batch, Collection, ItemFailure, Record
 
@@ -327,8 +328,12 @@ class ImapSource(Source):
     def _connect(self) -> Any:
         """Connect, secure and log in (:mod:`adapters.imapconnect`)."""
         self._selected = None
+        settings = self.settings()
+        kept = KEPT.take(settings)  # the last pass's connection, in a worker
+        if kept is not None:
+            return kept
         with self._boundary(f"connecting to {self.host}:{self.port}"):
-            return connect(self.settings())
+            return connect(settings)
 
     def settings(self) -> ImapSettings:
         """How this source reaches its server (what an IDLE watcher needs too)."""
@@ -345,10 +350,11 @@ class ImapSource(Source):
         )
 
     def close(self) -> None:
-        """Log out; a connection that already died is just dropped."""
+        """Log out (a worker keeps the connection for the account's next pass instead,
+        :mod:`adapters.imapkeep`); a connection that already died is just dropped."""
         client, self._client = self._client, None
         self._selected = None
-        if client is None:
+        if client is None or KEPT.give(self.settings(), client):
             return
         try:
             client.logout()

@@ -21,6 +21,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
+    # Kept connections: the web view's threads, or a worker's runs, each with the
+    # connection that holds its account (crm.locks). A connection beyond the pool is
+    # closed when returned, and a new PostgreSQL backend costs milliseconds of CPU and
+    # starts with cold caches: churning them cost a worker half of PostgreSQL's time.
+    kwargs.setdefault("pool_size", 12)
+    kwargs.setdefault("max_overflow", 12)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -108,10 +108,10 @@ class AccountLocks:
 
     @contextlib.contextmanager
     def _pg_hold(self, space: int, account_id: int) -> Iterator[bool]:
-        conn = self.engine.connect()
+        # autocommit: no transaction is left open while the run lasts, no round trips
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             held = bool(_scalar(conn, "SELECT pg_try_advisory_lock(:s, :i)", space, account_id))
-            conn.commit()  # not left idle in a transaction while the run lasts
             try:
                 yield held
             finally:
@@ -160,7 +160,6 @@ def _scalar(conn: Connection, sql: str, space: int, account_id: int) -> object:
 def _release(conn: Connection, space: int, account_id: int) -> None:
     try:
         _scalar(conn, "SELECT pg_advisory_unlock(:s, :i)", space, account_id)
-        conn.commit()
     except Exception:
         # the connection broke: the server dropped the lock with it; never pool it again
         conn.invalidate()

@@ -399,6 +399,9 @@ class Account(Base):
     next_run_at: Mapped[datetime | None]
     #: failed runs in a row (the back-off grows with it; a success resets it)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    #: the worker that claimed it last ("host:pid"): it has the first claim when the
+    #: account is due again (it keeps the account's login, adapters.imapkeep)
+    last_worker: Mapped[str] = mapped_column(String(128), default="")
     #: counters for /metrics: items stored (new) and failed runs, since the account exists
     items_total: Mapped[int] = mapped_column(BigInteger, default=0)
     errors_total: Mapped[int] = mapped_column(BigInteger, default=0)

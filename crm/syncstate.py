@@ -11,10 +11,10 @@ account (last error, needs attention, next run) is written without moving it.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.records import ItemFailure
@@ -29,6 +29,7 @@ from crm.models import (
 )
 
 TRIGGERS = ("schedule", "request", "manual")
+ZERO = timedelta(0)
 
 
 def ensure_account(
@@ -262,6 +263,37 @@ def take_requests(session: Session, busy: Collection[int] = ()) -> list[int]:
 def set_next_run(session: Session, account_id: int, when: datetime | None) -> None:
     """Note when the scheduler will run the account next (None: not scheduled)."""
     _set_status(session, account_id, next_run_at=when)
+
+
+def claim_due(
+    session: Session, name: str, lease: timedelta, worker: str = "", grace: timedelta = ZERO
+) -> int | None:
+    """Take the account ``name`` for a scheduled run if it is due: its due time moves
+    ``lease`` ahead (the run sets the real one when it ends; a worker that dies leaves
+    it due again after ``lease``). Its id, or None when it is not due (another worker
+    took or ran it, or its login was refused). One statement, so two workers asking at
+    once cannot both win.
+
+    The worker that claimed it last (``last_worker``) may take it as soon as it is due;
+    another ``worker`` only ``grace`` later, when that one is busy or gone.
+    """
+    now = utcnow()
+    return session.scalar(
+        update(Account)
+        .where(
+            Account.name == name,
+            Account.needs_attention.is_(False),
+            or_(
+                Account.next_run_at.is_(None),
+                and_(
+                    Account.next_run_at <= now,
+                    or_(Account.last_worker.in_(("", worker)), Account.next_run_at <= now - grace),
+                ),
+            ),
+        )
+        .values(next_run_at=now + lease, last_worker=worker, updated_at=Account.updated_at)
+        .returning(Account.id)
+    )
 
 
 def reset_attention(session: Session, account_id: int) -> None:

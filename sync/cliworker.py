@@ -38,7 +38,7 @@ def register(main: click.Group) -> None:
 @click.option(
     "--threads",
     type=click.IntRange(1, 64),
-    help="accounts synced at once (default: 1 on SQLite, 4 on PostgreSQL)",
+    help="accounts synced at once (default: 1 on SQLite, 8 on PostgreSQL)",
 )
 @click.pass_obj
 def worker_cmd(obj: Context, threads: int | None) -> None:

@@ -14,10 +14,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +40,7 @@ from crm.matching import MatchPolicy
 from crm.meetings import ingest_events
 from crm.models import Account, SyncRun, utcnow
 from crm.syncstate import (
+    claim_due,
     ensure_account,
     finish_run,
     load_cursor,
@@ -58,6 +60,12 @@ log = logging.getLogger(__name__)
 #: called after each committed batch: (account, collection, what the batch brought)
 BatchListener = Callable[[str, str, "AccountResult"], None]
 T = TypeVar("T")
+#: how long a claimed account waits before another worker may take it, should the
+#: worker that claimed it die (a live one holds it by its lock however long it runs)
+CLAIM_SECONDS = 10.0
+#: how long after its due time an account waits for the worker that ran it last
+#: (which keeps its login) before another worker may take it
+GRACE_SECONDS = 5.0
 #: how often a transaction is tried when it lost a race (see :func:`in_transaction`)
 ATTEMPTS = 4
 
@@ -82,6 +90,8 @@ class AccountResult:
     stopped: bool = False
     #: when the account is due next, as this run left it
     next_run_at: datetime | None = None
+    #: collections that brought nothing: their status is written when the run ends
+    unchanged: list[_Folder] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -191,15 +201,15 @@ class Runner:
         due).
         """
         result = AccountResult(account.name)
-        account_id = in_transaction(
-            self.sessions,
-            lambda s: ensure_account(s, account.name, account.kind, account.owner or "").id,
-        )
+        account_id = self._account_id(account, trigger)
+        if account_id is None:  # not due: another worker took it, or ran it just now
+            result.busy = True
+            return result
         with self.locks.hold(account_id) as held:
             run_id = held and in_transaction(
-                self.sessions, lambda session: self._start(session, account_id, trigger)
+                self.sessions, lambda session: self._start(session, account, trigger)
             )
-            if run_id is None or run_id is False:
+            if not run_id:
                 result.busy = True
                 return result
             started = time.monotonic()
@@ -249,13 +259,31 @@ class Runner:
                 self.policy, staff_addresses=self.policy.staff_addresses | frozenset(extra)
             )
 
-    def _start(self, session: Session, account_id: int, trigger: str) -> int | None:
-        """Open the run, unless a scheduled pass finds the account no longer due."""
-        row = session.get_one(Account, account_id)
-        if trigger == "schedule" and (
-            row.needs_attention or (row.next_run_at is not None and row.next_run_at > utcnow())
-        ):
-            return None
+    def _account_id(self, account: AccountConfig, trigger: str) -> int | None:
+        """The account's row id; for a scheduled pass only if it is due, and then claimed
+        (:func:`crm.syncstate.claim_due`), so that the workers do not all try it."""
+
+        def claim(session: Session) -> int | None:
+            lease, grace = timedelta(seconds=CLAIM_SECONDS), timedelta(seconds=GRACE_SECONDS)
+            return claim_due(session, account.name, lease, self.worker, grace)
+
+        if trigger == "schedule":
+            claimed = in_transaction(self.sessions, claim)
+            if claimed is not None:
+                return claimed
+        with self.sessions() as session:  # a read: most runs find the row there
+            found = session.scalar(select(Account.id).where(Account.name == account.name))
+        if found is None:  # never synced: the row is made, then (if scheduled) claimed
+            in_transaction(
+                self.sessions,
+                lambda s: ensure_account(s, account.name, account.kind, account.owner or ""),
+            )
+            return self._account_id(account, trigger)
+        return None if trigger == "schedule" else found
+
+    def _start(self, session: Session, account: AccountConfig, trigger: str) -> int:
+        """Open the run (the caller holds the account)."""
+        row = ensure_account(session, account.name, account.kind, account.owner or "")
         return start_run(session, row, trigger, self.worker).id
 
     def _failed(self, result: AccountResult, exc: SourceError | ConfigError) -> None:
@@ -279,15 +307,18 @@ class Runner:
         before, started = replace(result.ingest), time.monotonic()
         try:
             try:
-                self._pull(source, folder, cursor, result)
+                batches = self._pull(source, folder, cursor, result)
             except InvalidCursorError as exc:
                 log.info("%s: %s", result.account, describe(exc))
-                self._pull(source, folder, None, result)
+                batches = self._pull(source, folder, None, result)
         except (SourceError, ConfigError) as exc:
             error = describe(exc) if isinstance(exc, SourceError) else str(exc)
             in_transaction(self.sessions, lambda session: folder.record(session, error=error))
             raise
-        in_transaction(self.sessions, lambda session: folder.record(session, ok=True))
+        if batches:
+            in_transaction(self.sessions, lambda session: folder.record(session, ok=True))
+        else:  # unchanged: noted with the end of the run, one transaction fewer
+            result.unchanged.append(folder)
         log.info(
             "collection %s",
             fields(
@@ -305,8 +336,11 @@ class Runner:
         folder: _Folder,
         cursor: dict[str, Any] | None,
         result: AccountResult,
-    ) -> None:
+    ) -> int:
+        """Pull and store ``folder`` from ``cursor``; how many batches came."""
+        count = 0
         for batch in source.pull(folder.collection, cursor, self.limits):
+            count += 1
             step = in_transaction(
                 self.sessions, partial(self._store, folder=folder, batch=batch, result=result)
             )
@@ -316,6 +350,7 @@ class Runner:
                 self.on_batch(result.account, folder.collection.name, step)
             if self.stopping.is_set():
                 raise Interrupted("interrupted: crmsync was stopped", account=result.account)
+        return count
 
     def _store(
         self, session: Session, folder: _Folder, batch: Batch, result: AccountResult
@@ -377,6 +412,8 @@ class Runner:
         run_id: int,
         result: AccountResult,
     ) -> None:
+        for folder in result.unchanged:
+            folder.record(session, ok=True)
         run = session.get_one(SyncRun, run_id)
         row = session.get_one(Account, account_id)
         run.new_count = result.ingest.new

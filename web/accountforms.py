@@ -9,11 +9,13 @@ encrypted in ``Account.secret``, and a ``files`` account has none.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, ClassVar
 
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -89,6 +91,23 @@ def _days(value: Any, default: int = 365) -> int:
     return int(found[1]) if found else default
 
 
+def _since_field() -> DateField:
+    return DateField("Only mail received on or after", validators=[Optional()])
+
+
+def _since(form: Any) -> dict[str, Any]:
+    """``since`` for the settings, when the form's date is set."""
+    return {"since": form.since.data.isoformat()} if form.since.data else {}
+
+
+def _fill_since(form: Any, settings: dict[str, Any]) -> None:
+    value = settings.get("since")
+    try:
+        form.since.data = date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        form.since.data = None
+
+
 class ImapForm(AccountForm):
     kind, title = "imap", "an IMAP account"
 
@@ -110,6 +129,8 @@ class ImapForm(AccountForm):
         "Folders (one per line; \\Sent = the sent folder)", default="INBOX\n\\Sent"
     )
     tls_verify = BooleanField("Verify the server's certificate", default=True)
+    since = _since_field()
+    idle = BooleanField("Watch the INBOX (IMAP IDLE): new mail within seconds", default=False)
 
     def settings(self) -> dict[str, Any]:
         security = self.security.data
@@ -120,9 +141,13 @@ class ImapForm(AccountForm):
             "username": self.username.data.strip(),
             "folders": _lines(self.folders.data) or ["INBOX"],
             "tls_verify": bool(self.tls_verify.data),
+            "idle": bool(self.idle.data),
+            **_since(self),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
+        _fill_since(self, settings)
+        self.idle.data = settings.get("idle", False)
         self.host.data, self.port.data = settings.get("host", ""), settings.get("port")
         self.security.data = settings.get("security", "ssl")
         self.username.data = settings.get("username", "")
@@ -221,9 +246,11 @@ class FilesForm(AccountForm):
         "Expand recurring meetings back (days)", default=365, validators=[NumberRange(0, 3650)]
     )
     future_days = IntegerField("and ahead (days)", default=365, validators=[NumberRange(0, 3650)])
+    since = _since_field()
 
     def settings(self) -> dict[str, Any]:
         return {
+            **_since(self),
             "path": self.path.data.strip(),
             "format": self.format.data,
             "past": f"{self.past_days.data}d",
@@ -231,6 +258,7 @@ class FilesForm(AccountForm):
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
+        _fill_since(self, settings)
         self.path.data, self.format.data = settings.get("path", ""), settings.get("format", "auto")
         self.past_days.data = _days(settings.get("past"))
         self.future_days.data = _days(settings.get("future"))
@@ -261,6 +289,7 @@ class EwsForm(AccountForm):
     calendar = BooleanField("Read the calendars", default=True)
     contacts = BooleanField("Read the contacts", default=True)
     policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
+    since = _since_field()
     version = StringField(
         "Exchange version", default="auto", validators=[DataRequired(), Length(max=32)]
     )
@@ -281,9 +310,11 @@ class EwsForm(AccountForm):
             "policy": self.policy.data,
             "version": self.version.data.strip(),
             "tls_verify": bool(self.tls_verify.data),
+            **_since(self),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
+        _fill_since(self, settings)
         self.url.data = settings.get("url") or ""
         self.autodiscover.data = settings.get("autodiscover", False)
         self.username.data = settings.get("username", "")
@@ -340,10 +371,12 @@ class GraphForm(AccountForm):
         validators=[Optional(), Length(max=2048), Regexp(HTTPS, message="not an https URL")],
     )
     mailboxes = TextAreaField("Staff mailboxes (one address per line)")
+    groups = TextAreaField("Distribution groups whose members are read (one per line)")
     folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
     calendar = BooleanField("Read the calendars", default=True)
     contacts = BooleanField("Read the contacts", default=True)
     policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
+    since = _since_field()
     private_categories = TextAreaField(
         "Private categories (one per line)", default="Private\nPrivat"
     )
@@ -367,11 +400,13 @@ class GraphForm(AccountForm):
             "cloud": self.cloud.data,
             **endpoints,
             "mailboxes": _lines(self.mailboxes.data),
+            **({"groups": groups} if (groups := _lines(self.groups.data)) else {}),
             "folders": _lines(self.folders.data) or ["Inbox"],
             "calendar": bool(self.calendar.data),
             "contacts": bool(self.contacts.data),
             "policy": self.policy.data,
             "private_categories": _lines(self.private_categories.data),
+            **_since(self),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
@@ -382,6 +417,8 @@ class GraphForm(AccountForm):
         self.login_url.data = settings.get("login_url") or ""
         self.graph_url.data = settings.get("graph_url") or ""
         self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
+        self.groups.data = "\n".join(settings.get("groups", []))
+        _fill_since(self, settings)
         self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
         self.calendar.data = settings.get("calendar", True)
         self.contacts.data = settings.get("contacts", True)

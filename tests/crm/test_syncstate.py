@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from crm.db import is_postgresql
+from crm.db import is_postgresql, will_write
 from crm.models import Account, FolderStatus, SyncRequest, utcnow
 from crm.syncstate import (
+    claim_due,
     ensure_account,
     finish_run,
     record_folder,
@@ -99,3 +101,25 @@ def test_an_unknown_trigger_is_refused(sessions: sessionmaker[Session]) -> None:
         account = ensure_account(session, "alice", "imap")
         with pytest.raises(ValueError, match="trigger"):
             start_run(session, account, "cron")
+
+
+def test_a_due_account_is_claimed_by_one_worker_only(sessions: sessionmaker[Session]) -> None:
+    alice, bob, carol = accounts(sessions, "alice", "bob", "carol")
+    lease = timedelta(seconds=10)
+    with sessions.begin() as session:
+        set_next_run(session, bob, utcnow() + timedelta(minutes=5))  # not due yet
+        account = session.get_one(Account, carol)
+        finish_run(session, start_run(session, account), account, "refused", True)
+    with sessions.begin() as one:  # two workers at once: the second sees the first's claim
+        assert claim_due(will_write(one), "alice", lease) == alice
+        with sessions.begin() as two:
+            if is_postgresql(two):  # waits for the row the first holds, then finds it taken
+                two.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                with pytest.raises(OperationalError):
+                    claim_due(two, "alice", lease)
+    with sessions.begin() as session:
+        assert claim_due(will_write(session), "alice", lease) is None  # claimed: not due
+        assert claim_due(session, "bob", lease) is None  # due in five minutes
+        assert claim_due(session, "carol", lease) is None  # its login was refused
+        due = session.get_one(Account, alice).next_run_at
+    assert due is not None and timedelta(seconds=9) < due - utcnow() <= lease

@@ -7,6 +7,8 @@ intervals of the account under test.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -310,3 +312,76 @@ def test_idle_brings_new_mail_within_seconds_not_at_the_interval(
     assert (second.trigger, second.status, second.new_count) == ("request", "ok", 1)
     with sessions() as session:
         assert session.scalar(select(SyncRequest.requested_by)) == "idle"
+
+
+@pytest.fixture
+def hung_server() -> Iterator[int]:
+    """A port that accepts connections and never says a word (a hung IMAP server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_hung_server_is_cut_off_by_the_timeout_and_others_sync_on(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+    hung_server: int,
+) -> None:
+    dovecot.append(imap_user.name, "INBOX", messages(2, seed=28))
+    config = make_config(tmp_path, db_url, timeout="1s")
+    add_web_account(sessions, config, "hung", ImapUser("x", "pw", "127.0.0.1", hung_server))
+    add_web_account(sessions, config, "bob-mail", imap_user, folders=["INBOX"])
+    start_worker(config, max_workers=1)  # one thread: the hung account must not block it
+    [stuck] = wait_for(lambda: finished(sessions, "hung"), what="the hung account's run")
+    assert stuck.status == "failed" and "unreachable or busy" in stuck.error, stuck.error
+    assert stuck.finished_at - stuck.started_at < timedelta(seconds=5)  # the 1 s timeout
+    [good] = wait_for(lambda: finished(sessions, "bob-mail"), what="the other account's run")
+    assert (good.status, good.new_count) == ("ok", 2)
+    assert not account_row(sessions, "hung").needs_attention  # tried again later
+
+
+def test_the_worker_keeps_an_account_s_login_for_its_next_pass(
+    tmp_path: Path,
+    db_url: str,
+    sessions: sessionmaker[Session],
+    start_worker: StartWorker,
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+) -> None:
+    def log_lines(word: str) -> int:
+        log = (dovecot.root / "dovecot.log").read_text()
+        return sum(1 for line in log.splitlines() if imap_user.name in line and word in line)
+
+    dovecot.append(imap_user.name, "INBOX", messages(1, seed=29))  # the test logs in too
+    config = make_config(tmp_path, db_url)
+    add_web_account(sessions, config, "bob-mail", imap_user, interval=3600, folders=["INBOX"])
+    before = log_lines("Login:")
+    worker = start_worker(config)
+    wait_for(lambda: finished(sessions, "bob-mail"), what="the first run")
+    dovecot.append(imap_user.name, "INBOX", messages(1, seed=29, first=1))  # one login
+    ask(sessions, "bob-mail")
+    _, second = wait_for(lambda: finished(sessions, "bob-mail", 2), what="the second run")
+    assert (second.status, second.new_count) == ("ok", 1)
+    assert log_lines("Login:") - before - 1 == 1  # one login for two passes
+    logged_out = log_lines("Logged out")
+    worker.shutdown()
+    wait_for(lambda: log_lines("Logged out") > logged_out, what="the kept login ended")

@@ -25,6 +25,7 @@ from sync.runner import Runner
 from sync.webapp import build_app
 from tests.adapters.test_caldav import ics
 from tests.adapters.test_carddav import vcard
+from tests.servers.dovecot import DovecotServer, ImapUser
 from tests.servers.ews import EwsServer
 from tests.servers.radicale import RadicaleServer
 from tests.sync.helpers import maildir, make_config
@@ -250,3 +251,36 @@ def test_an_exchange_account_tested_in_words_then_saved(
     assert "svc-pass-123" not in repr(row.settings)
     [result] = Runner(config, sessions).sync_all(only="exchange")
     assert result.error == "", result.error
+
+
+def test_an_imap_account_with_since_and_idle_from_the_form(
+    admin: Browser,
+    config: Config,
+    sessions: sessionmaker[Session],
+    dovecot: DovecotServer,
+    imap_user: ImapUser,
+) -> None:
+    old, new = EmailMessage(), EmailMessage()
+    for mail, n in ((old, 1), (new, 2)):
+        mail["From"], mail["To"] = "ann@customer.example", imap_user.name
+        mail["Subject"], mail["Message-ID"] = f"Mail {n}", f"<since-{n}@customer.example>"
+        mail.set_content("text")
+    client = dovecot.client(imap_user.name)
+    client.append("INBOX", bytes(old), msg_time=datetime(2023, 7, 3, tzinfo=UTC))
+    client.append("INBOX", bytes(new), msg_time=datetime.now(UTC))
+    client.logout()
+    url = "/admin/accounts/new?kind=imap"
+    form = {"name": "bob-mail", "host": "127.0.0.1", "port": str(imap_user.port),
+            "security": "none", "username": imap_user.name, "password": imap_user.password,
+            "folders": "INBOX", "since": "2024-01-01", "idle": "y", "interval_minutes": "60",
+            "enabled": "y", "action": "save"}  # fmt: skip
+    admin.get(url)
+    assert admin.post(url, form).status_code == 302
+    row = _row(sessions, "bob-mail")
+    assert (row.settings["since"], row.settings["idle"]) == ("2024-01-01", True)
+    page = _text(admin.get(f"/admin/accounts/{row.id}/edit"))
+    assert "Only mail received on or after" in page and "IMAP IDLE" in page
+    edit = admin.get(f"/admin/accounts/{row.id}/edit").get_data(as_text=True)
+    assert 'value="2024-01-01"' in edit  # shown again as stored
+    [result] = Runner(config, sessions).sync_all(only="bob-mail")
+    assert result.error == "" and result.ingest.new == 1, result  # the 2023 mail left out

@@ -23,6 +23,9 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(
+            sa.Column("last_worker", sa.String(128), nullable=False, server_default="")
+        )
+        batch.add_column(
             sa.Column("items_total", sa.BigInteger(), nullable=False, server_default="0")
         )
         batch.add_column(
@@ -51,4 +54,5 @@ def downgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("errors_total")
         batch.drop_column("items_total")
+        batch.drop_column("last_worker")
         batch.drop_column("failures")
