@@ -149,8 +149,8 @@ def finish_run(
     run.status = "stopped" if stopped else "failed" if error else "ok"
     run.error = error
     status: dict[str, Any] = {"items_total": Account.items_total + run.new_count}
-    if stopped:
-        _set_status(session, account.id, **status)
+    if stopped:  # due at once: the next worker goes on where this one stopped
+        _set_status(session, account.id, **status, next_run_at=run.finished_at)
         return
     failures = account.failures + 1 if error else 0
     status.update(last_error=error, needs_attention=needs_attention, failures=failures)

@@ -30,7 +30,7 @@ from tests.sync.workers import PASSWORD, WorkerProcess, add_users, write_config
 
 POSTGRESQL = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 #: a mailbox whose first sync (in batches of 10) lasts a few seconds
-BIG = 600
+BIG = 300
 
 
 @pytest.fixture
