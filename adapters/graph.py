@@ -167,6 +167,19 @@ class GraphSource(Source):
             lines.append(f"{mailbox}: {', '.join(names)}")
         return lines
 
+    def estimate(self, collection: Collection, cursor: dict[str, Any] | None) -> int | None:
+        """A mail folder's first sync without ``since``: its item count (one GET). Else
+        None: Graph counts neither a delta round nor a filtered folder cheaply."""
+        mailbox, kind, spec = split_id(collection)
+        if kind != "mail" or cursor or self.since is not None:
+            return None
+        folder_id = self._folder(mailbox, spec)[0]
+        folder = self.client.get(
+            f"{_base(mailbox)}/mailFolders/{folder_id}", params={"$select": "totalItemCount"}
+        )
+        count = folder.get("totalItemCount") if isinstance(folder, dict) else None
+        return count if isinstance(count, int) else None
+
     def _folder(self, mailbox: str, spec: str) -> tuple[str, str]:
         """A mail folder's (id, display name), by well-known name or by path."""
         key = (mailbox, spec)

@@ -533,3 +533,15 @@ def test_since_leaves_older_mail_out_on_the_first_and_later_syncs(
     assert subjects(pull(src, INBOX, batches[-1].cursor)) == ["Offer 6"]  # the filter holds
     first = next(r for r in graph.requests if r.path.endswith("/messages/delta"))
     assert first.query["$filter"] == "receivedDateTime ge 2024-01-01T00:00:00Z"
+
+
+def test_dry_run_counts_a_folder_s_first_sync(graph: GraphServer, app_id: str) -> None:
+    for n in range(7):
+        graph.add_message(ALICE, "inbox", mail(n))
+    src = source(graph, app_id)
+    [inbox] = [c for c in src.collections() if c.id == INBOX]
+    assert src.estimate(inbox, None) == 7
+    cursor = pull(src, INBOX)[-1].cursor
+    assert src.estimate(inbox, cursor) is None  # a delta round: Graph cannot count it
+    dated = source(graph, app_id, since=datetime(2024, 1, 1).date())
+    assert dated.estimate(inbox, None) is None
