@@ -31,10 +31,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -44,28 +42,13 @@ from exchangelib import BASIC, IMPERSONATION, Account, Configuration
 from exchangelib.credentials import Credentials
 from exchangelib.version import Build, Version
 
-from adapters.base import BatchLimits
 from adapters.ews import EwsSource
 from adapters.ewsconnect import EwsSettings
+from benchmarks.mailpull import MAILBOX, Pull, make_mail, measure, timed_pull
+from benchmarks.mailpull import figures as mail_figures
 from tests.servers.ews import EwsServer
 
-USER, PASSWORD, MAILBOX = "svc-bench", "bench-pass-123", "alice@example.com"
-WORDS = ["Angebot", "Lieferung", "Termin", "Rechnung", "Kran", "Fracht", "Hafen", "bitte"]
-
-
-def make_mail(n: int, rng: random.Random) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Kunde {n} <kunde{n % 500}@customer{n % 97}.example>"
-    message["To"] = MAILBOX
-    message["Subject"] = f"Anfrage {n}: " + " ".join(rng.choices(WORDS, k=4))
-    message["Message-ID"] = f"<bench-{n}@customer{n % 97}.example>"
-    message["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
-    body = "\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(45))
-    message.set_content(f"Hallo Alice,\n\n{body}\n\nGruß")
-    if n % 10 == 0:
-        message.add_attachment(rng.randbytes(1500), maintype="application", subtype="pdf",
-                               filename=f"angebot-{n}.pdf")  # fmt: skip
-    return bytes(message)
+USER, PASSWORD = "svc-bench", "bench-pass-123"
 
 
 def bare(server: EwsServer) -> tuple[float, int]:
@@ -94,19 +77,8 @@ def source(server: EwsServer) -> EwsSource:
                      contacts=False, account="bench")  # fmt: skip
 
 
-def adapter(server: EwsServer, cursor: dict[str, Any] | None) -> tuple[float, int, dict[str, Any]]:
-    src = source(server)
-    limits = BatchLimits(500, 25_000_000)
-    start = time.perf_counter()
-    with src:
-        [inbox] = src.collections()
-        records = 0
-        last = cursor or {}
-        for batch in src.pull(inbox, cursor, limits):
-            records += len(batch.records)
-            assert not batch.failures, batch.failures[:3]
-            last = batch.cursor
-    return time.perf_counter() - start, records, last
+def adapter(server: EwsServer, cursor: dict[str, Any] | None) -> Pull:
+    return timed_pull(source(server), cursor)
 
 
 def server_count(server: EwsServer) -> int:
@@ -129,32 +101,10 @@ def main() -> int:
             server.add_message(MAILBOX, "inbox", raw)
         server._bench_count = args.mails  # type: ignore[attr-defined]
         print(f"{args.mails} mails in the simulator, {size / args.mails / 1024:.1f} KiB each")
-        bare(server)  # warm both paths (imports, the simulator's rendering caches)
-        adapter(server, None)
-        bare_times, adapter_times, nochange_times = [], [], []
-        for round_ in range(args.repeat):
-            elapsed, _ = bare(server)
-            bare_times.append(elapsed)
-            elapsed, records, cursor = adapter(server, None)
-            assert records == args.mails, records
-            adapter_times.append(elapsed)
-            for _ in range(3):
-                elapsed, records, _ = adapter(server, cursor)
-                assert records == 0
-                nochange_times.append(elapsed)
-            took = f"bare {bare_times[-1]:.2f} s, adapter {adapter_times[-1]:.2f} s"
-            print(f"round {round_ + 1}: {took}")
-    bare_s, adapter_s = statistics.median(bare_times), statistics.median(adapter_times)
-    nochange_ms = statistics.median(nochange_times) * 1000
-    figures = {
-        "mails": args.mails,
-        "bare_exchangelib_s": round(bare_s, 3),
-        "bare_exchangelib_msgs_per_s": round(args.mails / bare_s),
-        "adapter_initial_s": round(adapter_s, 3),
-        "adapter_initial_msgs_per_s": round(args.mails / adapter_s),
-        "adapter_nochange_ms": round(nochange_ms, 1),
-        "ratio_adapter_over_bare": round(adapter_s / bare_s, 3),
-    }
+        medians = measure(args.mails, args.repeat, lambda: bare(server)[0],
+                          lambda cursor: adapter(server, cursor))  # fmt: skip
+    figures = mail_figures(args.mails, "bare_exchangelib", medians)
+    nochange_ms = medians[2]
     print(f"bare exchangelib loop: {figures['bare_exchangelib_msgs_per_s']} mails/s")
     print(f"crmsync EWS adapter:   {figures['adapter_initial_msgs_per_s']} mails/s "
           f"(ratio {figures['ratio_adapter_over_bare']}; aim <= 1.5)")  # fmt: skip

@@ -29,37 +29,20 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.base import BatchLimits
 from adapters.graph import GraphSource
 from adapters.graphauth import GraphAuth, GraphSettings, HttpSession
+from benchmarks.mailpull import Pull, make_mail, measure, timed_pull
+from benchmarks.mailpull import figures as mail_figures
 from tests.servers.graph import GraphServer
 
 MAILBOX, SECRET = "alice@contoso.onmicrosoft.com", "bench-secret"
-WORDS = ["Angebot", "Lieferung", "Termin", "Rechnung", "Kran", "Fracht", "Hafen", "bitte"]
-
-
-def make_mail(n: int, rng: random.Random) -> bytes:
-    message = EmailMessage()
-    message["From"] = f"Kunde {n} <kunde{n % 500}@customer{n % 97}.example>"
-    message["To"] = MAILBOX
-    message["Subject"] = f"Anfrage {n}: " + " ".join(rng.choices(WORDS, k=4))
-    message["Message-ID"] = f"<bench-{n}@customer{n % 97}.example>"
-    message["Date"] = "Mon, 23 Nov 2026 09:00:00 +0000"
-    body = "\n".join(" ".join(rng.choices(WORDS, k=12)) for _ in range(45))
-    message.set_content(f"Hallo Alice,\n\n{body}\n\nGruß")
-    if n % 10 == 0:
-        message.add_attachment(rng.randbytes(1500), maintype="application", subtype="pdf",
-                               filename=f"angebot-{n}.pdf")  # fmt: skip
-    return bytes(message)
 
 
 def settings(server: GraphServer, client_id: str) -> GraphSettings:
@@ -92,24 +75,12 @@ def bare(server: GraphServer, client_id: str, expected: int) -> tuple[float, int
     return elapsed, total
 
 
-def adapter(
-    server: GraphServer, client_id: str, cursor: dict[str, Any] | None
-) -> tuple[float, int, dict[str, Any]]:
+def adapter(server: GraphServer, client_id: str, cursor: dict[str, Any] | None) -> Pull:
     src = GraphSource(
         settings=settings(server, client_id), mailboxes=[MAILBOX], folders=["Inbox"],
         calendar=False, contacts=False, account="bench",
     )  # fmt: skip
-    limits = BatchLimits(500, 25_000_000)
-    start = time.perf_counter()
-    with src:
-        [inbox] = src.collections()
-        records = 0
-        last = cursor or {}
-        for batch in src.pull(inbox, cursor, limits):
-            records += len(batch.records)
-            assert not batch.failures, batch.failures[:3]
-            last = batch.cursor
-    return time.perf_counter() - start, records, last
+    return timed_pull(src, cursor)
 
 
 def main() -> int:
@@ -123,37 +94,19 @@ def main() -> int:
         client_id = server.add_app(secret=SECRET)
         size = 0
         for n in range(args.mails):
-            raw = make_mail(n, rng)
+            raw = make_mail(n, rng, MAILBOX)
             size += len(raw)
             server.add_message(MAILBOX, "inbox", raw)
         print(f"{args.mails} mails in the simulator, {size / args.mails / 1024:.1f} KiB each")
-        bare(server, client_id, args.mails)  # warm both paths (imports, connections)
-        adapter(server, client_id, None)
-        bare_times, adapter_times, nochange_times = [], [], []
-        for round_ in range(args.repeat):
-            elapsed, _ = bare(server, client_id, args.mails)
-            bare_times.append(elapsed)
-            elapsed, records, cursor = adapter(server, client_id, None)
-            assert records == args.mails, records
-            adapter_times.append(elapsed)
-            for _ in range(3):
-                elapsed, records, _ = adapter(server, client_id, cursor)
-                assert records == 0
-                nochange_times.append(elapsed)
-            took = f"bare {bare_times[-1]:.2f} s, adapter {adapter_times[-1]:.2f} s"
-            print(f"round {round_ + 1}: {took}")
-            server.clear_log()
-    bare_s, adapter_s = statistics.median(bare_times), statistics.median(adapter_times)
-    nochange_ms = statistics.median(nochange_times) * 1000
-    figures = {
-        "mails": args.mails,
-        "bare_get_loop_s": round(bare_s, 3),
-        "bare_get_loop_msgs_per_s": round(args.mails / bare_s),
-        "adapter_initial_s": round(adapter_s, 3),
-        "adapter_initial_msgs_per_s": round(args.mails / adapter_s),
-        "adapter_nochange_ms": round(nochange_ms, 1),
-        "ratio_adapter_over_bare": round(adapter_s / bare_s, 3),
-    }
+        medians = measure(
+            args.mails,
+            args.repeat,
+            lambda: bare(server, client_id, args.mails)[0],
+            lambda cursor: adapter(server, client_id, cursor),
+            after_round=server.clear_log,
+        )
+    figures = mail_figures(args.mails, "bare_get_loop", medians)
+    nochange_ms = medians[2]
     print(f"bare loop of GETs:      {figures['bare_get_loop_msgs_per_s']} mails/s")
     print(f"crmsync Graph adapter:  {figures['adapter_initial_msgs_per_s']} mails/s "
           f"(ratio {figures['ratio_adapter_over_bare']}; aim <= 1.5)")  # fmt: skip
