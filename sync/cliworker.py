@@ -10,11 +10,13 @@ by the next run, so nothing is lost or stored twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -83,23 +85,19 @@ def finish(worker: Worker, timeout: float) -> None:
         os._exit(0)
 
 
-class stop_signals:
-    """Set ``event`` on SIGTERM and SIGINT while inside; the old handlers after."""
+@contextlib.contextmanager
+def stop_signals(event: threading.Event) -> Iterator[None]:
+    """Set ``event`` on SIGTERM and SIGINT while inside (a second one exits at once: do
+    not wait any longer); the old handlers after."""
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-        self._old: dict[int, object] = {}
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        if self.event.is_set():  # a second Ctrl-C: do not wait any longer
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        if event.is_set():
             os._exit(1)
-        self.event.set()
+        event.set()
 
-    def __enter__(self) -> stop_signals:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self._old[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._old.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+    old = {signum: signal.signal(signum, handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)

@@ -206,12 +206,12 @@ class Runner:
             result.busy = True
             return result
         with self.locks.hold(account_id) as held:
-            run_id = held and in_transaction(
-                self.sessions, lambda session: self._start(session, account, trigger)
-            )
-            if not run_id:
+            if not held:
                 result.busy = True
                 return result
+            run_id = in_transaction(
+                self.sessions, lambda session: self._start(session, account, trigger)
+            )
             started = time.monotonic()
             self._pass(account, account_id, result)
             in_transaction(

@@ -102,8 +102,8 @@ class Worker:
     ) -> None:
         self.config = config
         self.sessions = sessions
-        self.runner = runner or Runner(config, sessions, backoff=backoff)
-        if backoff is not None:
+        self.runner = runner or Runner(config, sessions)
+        if backoff is not None:  # the runner writes each run's due time with it
             self.runner.backoff = backoff
         self.poll_seconds = poll_seconds
         self.first_delay = config.sync.start_spread_seconds if first_delay is None else first_delay

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.base import Source, requests_verify
 from adapters.errors import AuthError
@@ -96,16 +96,7 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
                 timeout=settings.timeout_seconds,
                 autodiscover=account.autodiscover,
             ),
-            mailboxes=account.mailboxes,
-            groups=account.groups,
-            folders=account.folders,
-            calendar=account.calendar,
-            contacts=account.contacts,
-            private_categories=account.private_categories,
-            window_back=timedelta(seconds=account.past),
-            window_ahead=timedelta(seconds=account.future),
-            account=account.name,
-            since=account.since,
+            **_exchange_reads(account),
         )
     if account.kind == "graph":
         from adapters.graph import GraphSource
@@ -113,18 +104,25 @@ def open_source(account: AccountConfig, settings: SyncConfig) -> Source:
         return GraphSource(
             settings=graph_settings(account, settings),
             store=token_store(account),
-            mailboxes=account.mailboxes,
-            groups=account.groups,
-            folders=account.folders,
-            calendar=account.calendar,
-            contacts=account.contacts,
-            private_categories=account.private_categories,
-            window_back=timedelta(seconds=account.past),
-            window_ahead=timedelta(seconds=account.future),
-            account=account.name,
-            since=account.since,
+            **_exchange_reads(account),
         )
     raise ConfigError([f"accounts.{account.name}.kind: {account.kind!r} is not supported yet"])
+
+
+def _exchange_reads(account: AccountConfig) -> dict[str, Any]:
+    """What an Exchange account reads, alike for EWS and Graph (config: EXCHANGE_READS)."""
+    return {
+        "mailboxes": account.mailboxes,
+        "groups": account.groups,
+        "folders": account.folders,
+        "calendar": account.calendar,
+        "contacts": account.contacts,
+        "private_categories": account.private_categories,
+        "window_back": timedelta(seconds=account.past),
+        "window_ahead": timedelta(seconds=account.future),
+        "account": account.name,
+        "since": account.since,
+    }
 
 
 def graph_settings(account: AccountConfig, settings: SyncConfig) -> GraphSettings:

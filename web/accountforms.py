@@ -264,7 +264,39 @@ class FilesForm(AccountForm):
         self.future_days.data = _days(settings.get("future"))
 
 
-class EwsForm(AccountForm):
+class _ExchangeForm(AccountForm):
+    """What an Exchange account reads, alike for EWS and Graph (config: EXCHANGE_READS)."""
+
+    mailboxes = TextAreaField("Staff mailboxes (one address per line)")
+    groups = TextAreaField("Distribution groups whose members are read (one per line)")
+    folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
+    calendar = BooleanField("Read the calendars", default=True)
+    contacts = BooleanField("Read the contacts", default=True)
+    policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
+    since = _since_field()
+
+    def _reads(self) -> dict[str, Any]:
+        return {
+            "mailboxes": _lines(self.mailboxes.data),
+            "groups": _lines(self.groups.data),
+            "folders": _lines(self.folders.data) or ["Inbox"],
+            "calendar": bool(self.calendar.data),
+            "contacts": bool(self.contacts.data),
+            "policy": self.policy.data,
+            **_since(self),
+        }
+
+    def _fill_reads(self, settings: dict[str, Any]) -> None:
+        _fill_since(self, settings)
+        self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
+        self.groups.data = "\n".join(settings.get("groups", []))
+        self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
+        self.calendar.data = settings.get("calendar", True)
+        self.contacts.data = settings.get("contacts", True)
+        self.policy.data = settings.get("policy", "enrich")
+
+
+class EwsForm(_ExchangeForm):
     kind, title = "ews", "an Exchange Server account (EWS)"
     collections = ("mailbox", "mailboxes")
 
@@ -283,13 +315,6 @@ class EwsForm(AccountForm):
             ("delegate", "delegate (full access to each mailbox)"),
         ],
     )
-    mailboxes = TextAreaField("Staff mailboxes (one address per line)")
-    groups = TextAreaField("Distribution groups whose members are read (one per line)")
-    folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
-    calendar = BooleanField("Read the calendars", default=True)
-    contacts = BooleanField("Read the contacts", default=True)
-    policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
-    since = _since_field()
     version = StringField(
         "Exchange version", default="auto", validators=[DataRequired(), Length(max=32)]
     )
@@ -302,34 +327,22 @@ class EwsForm(AccountForm):
             "username": self.username.data.strip(),
             "auth": self.auth.data,
             "access": self.access.data,
-            "mailboxes": _lines(self.mailboxes.data),
-            "groups": _lines(self.groups.data),
-            "folders": _lines(self.folders.data) or ["Inbox"],
-            "calendar": bool(self.calendar.data),
-            "contacts": bool(self.contacts.data),
-            "policy": self.policy.data,
             "version": self.version.data.strip(),
             "tls_verify": bool(self.tls_verify.data),
-            **_since(self),
+            **self._reads(),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
-        _fill_since(self, settings)
+        self._fill_reads(settings)
         self.url.data = settings.get("url") or ""
         self.autodiscover.data = settings.get("autodiscover", False)
         self.username.data = settings.get("username", "")
         self.auth.data, self.access.data = settings.get("auth"), settings.get("access")
-        self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
-        self.groups.data = "\n".join(settings.get("groups", []))
-        self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
-        self.calendar.data = settings.get("calendar", True)
-        self.contacts.data = settings.get("contacts", True)
-        self.policy.data = settings.get("policy", "enrich")
         self.version.data = settings.get("version", "auto")
         self.tls_verify.data = settings.get("tls_verify", True)
 
 
-class GraphForm(AccountForm):
+class GraphForm(_ExchangeForm):
     """Exchange Online through Microsoft Graph. The client secret is the stored password;
     a certificate is for accounts in the config file (``certificate_file``)."""
 
@@ -370,13 +383,6 @@ class GraphForm(AccountForm):
         "Graph endpoint",
         validators=[Optional(), Length(max=2048), Regexp(HTTPS, message="not an https URL")],
     )
-    mailboxes = TextAreaField("Staff mailboxes (one address per line)")
-    groups = TextAreaField("Distribution groups whose members are read (one per line)")
-    folders = TextAreaField("Mail folders (one per line)", default="Inbox\nSent Items")
-    calendar = BooleanField("Read the calendars", default=True)
-    contacts = BooleanField("Read the contacts", default=True)
-    policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
-    since = _since_field()
     private_categories = TextAreaField(
         "Private categories (one per line)", default="Private\nPrivat"
     )
@@ -399,14 +405,8 @@ class GraphForm(AccountForm):
             "sign_in": self.sign_in.data,
             "cloud": self.cloud.data,
             **endpoints,
-            "mailboxes": _lines(self.mailboxes.data),
-            **({"groups": groups} if (groups := _lines(self.groups.data)) else {}),
-            "folders": _lines(self.folders.data) or ["Inbox"],
-            "calendar": bool(self.calendar.data),
-            "contacts": bool(self.contacts.data),
-            "policy": self.policy.data,
             "private_categories": _lines(self.private_categories.data),
-            **_since(self),
+            **self._reads(),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
@@ -416,13 +416,7 @@ class GraphForm(AccountForm):
         self.cloud.data = settings.get("cloud", "global")
         self.login_url.data = settings.get("login_url") or ""
         self.graph_url.data = settings.get("graph_url") or ""
-        self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
-        self.groups.data = "\n".join(settings.get("groups", []))
-        _fill_since(self, settings)
-        self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
-        self.calendar.data = settings.get("calendar", True)
-        self.contacts.data = settings.get("contacts", True)
-        self.policy.data = settings.get("policy", "enrich")
+        self._fill_reads(settings)
         self.private_categories.data = "\n".join(
             settings.get("private_categories", ["Private", "Privat"])
         )
