@@ -15,6 +15,13 @@ Prints the speed-up of two workers over one (a / a). Aims (the issue): two worke
 least 1.5x one for the initial sync on this two-core machine; a steady-state cycle
 over 100 unchanged accounts under 2 seconds.
 
+It also prints how busy the machine's CPUs were during each initial sync (all
+processes: the workers, PostgreSQL and Dovecot share the cores), and from that the
+most a second worker could gain here: 1 / (busy share with one worker). A worker
+that already keeps the cores busy cannot be sped up by a second one on the same
+cores; the speed-up against that ceiling says whether the workers get in each
+other's way.
+
     .venv/bin/python benchmarks/workers.py [--accounts N] [--messages M]
 
 The last line printed is one JSON object of the figures. Exit status 1 when a run did
@@ -36,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.*, benchmarks.*
 
+import psutil  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
 from benchmarks.imap_ingest import DEFAULT_PG, postgres_problem, scratch_database  # noqa: E402
@@ -89,12 +97,14 @@ def measure(
         sessions = make_sessionmaker(engine)
         config = write_config(workdir, url, server, users)
         began = time.monotonic()
+        cpu_before = psutil.cpu_times()
         workers = [WorkerProcess(config, workdir / f"w{count}-{n}.log") for n in range(count)]
         try:
             for worker in workers:
                 worker.wait_running()
             initial = wait_all_ok(sessions, len(users))
             wall = time.monotonic() - began
+            busy = cpu_busy(cpu_before, psutil.cpu_times())
             with sessions() as session:
                 stored = session.scalar(select(func.count()).select_from(Interaction)) or 0
             due = utcnow()
@@ -110,7 +120,8 @@ def measure(
     print(
         f"{count} worker(s): initial sync {span(initial):.1f} s ({wall:.1f} s wall), "
         f"{stored} mails stored; steady-state cycle {span(cycle):.2f} s "
-        f"(first run {reaction:.1f} s after due), {new_in_cycle} new"
+        f"(first run {reaction:.1f} s after due), {new_in_cycle} new; "
+        f"CPUs {busy:.0%} busy during the initial sync"
     )
     return {
         "initial_s": span(initial),
@@ -119,7 +130,15 @@ def measure(
         "cycle_s": span(cycle),
         "cycle_reaction_s": reaction,
         "cycle_new": new_in_cycle,
+        "cpu_busy": busy,
     }
+
+
+def cpu_busy(before: Any, after: Any) -> float:
+    """The share of all CPUs' time between two ``psutil.cpu_times()`` not spent idle."""
+    idle = (after.idle + after.iowait) - (before.idle + before.iowait)
+    total = sum(after) - sum(before)
+    return 1 - idle / total if total > 0 else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,11 +165,17 @@ def main(argv: list[str] | None = None) -> int:
         one = measure(Path(tmp), args.pg, server, users, 1)
         two = measure(Path(tmp), args.pg, server, users, 2)
     speedup = one["initial_s"] / two["initial_s"]
+    ceiling = 1 / one["cpu_busy"] if one["cpu_busy"] else float("inf")
     exact = one["stored"] == two["stored"] == total and one["cycle_new"] == two["cycle_new"] == 0
     print(
         f"speed-up of two workers (initial sync): {speedup:.2f}x (aim >= {AIM_SPEEDUP}x); "
         f"steady-state cycle: {one['cycle_s']:.2f} s with one, {two['cycle_s']:.2f} s with two "
         f"(aim < {AIM_CYCLE_S} s); every mail once: {'yes' if exact else 'NO'}"
+    )
+    print(
+        f"one worker kept the CPUs {one['cpu_busy']:.0%} busy, so a second worker on this "
+        f"machine can gain at most {ceiling:.2f}x; it gained {speedup:.2f}x "
+        f"({speedup / ceiling:.0%} of that)"
     )
     figures = {
         "accounts": args.accounts,
@@ -160,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         "initial_one_worker_msgs_per_s": round(total / one["initial_s"]),
         "initial_two_workers_msgs_per_s": round(total / two["initial_s"]),
         "ratio_speedup_two_over_one": round(speedup, 2),
+        "cpu_busy_one_worker_pct": round(one["cpu_busy"] * 100),
+        "cpu_busy_two_workers_pct": round(two["cpu_busy"] * 100),
+        "ratio_speedup_ceiling_from_idle_cpu": round(ceiling, 2),
         "cycle_one_worker_s": round(one["cycle_s"], 3),
         "cycle_two_workers_s": round(two["cycle_s"], 3),
         "cycle_reaction_s": round(max(one["cycle_reaction_s"], two["cycle_reaction_s"]), 2),

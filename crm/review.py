@@ -11,10 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import CursorResult, Insert, Update, case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from crm.matching import MatchPolicy, Resolver, chunked
+from crm.matching import MatchPolicy, Resolver
 from crm.models import (
     ContactPoint,
     Interaction,
@@ -36,38 +37,52 @@ class Relinked:
 
 
 def note_unmatched(session: Session, sightings: Iterable[tuple[str, str, datetime]]) -> None:
-    """Count each (address, name, when) in the queue: new entries open, known ones grow."""
+    """Count each (address, name, when) in the queue: new entries open, known ones grow.
+
+    One upsert that adds to the stored count in the database: several accounts
+    store mail from the same sender at once, and a count read, raised in Python
+    and written back would lose the other transactions' additions. Rows go in
+    address order, so two transactions take their row locks in the same order.
+    """
     by_email: dict[str, list[tuple[str, datetime]]] = {}
     for email, name, when in sightings:
         by_email.setdefault(email, []).append((name, when))
     if not by_email:
         return
-    items: dict[str, ReviewItem] = {}
-    for part in chunked(sorted(by_email)):
-        items.update(
-            (i.email, i)
-            for i in session.scalars(select(ReviewItem).where(ReviewItem.email.in_(part)))
-        )
-    for email, seen in by_email.items():
+    rows = []
+    for email in sorted(by_email):
+        seen = by_email[email]
         times = [when for _, when in seen]
-        name = next((n for n, _ in reversed(seen) if n), "")
-        item = items.get(email)
-        if item is None:
-            item = ReviewItem(
-                email=email,
-                name=name,
-                interaction_count=0,
-                first_seen_at=min(times),
-                last_seen_at=max(times),
-            )
-            session.add(item)
-        item.interaction_count += len(seen)
-        item.first_seen_at = min(item.first_seen_at, *times)
-        item.last_seen_at = max(item.last_seen_at, *times)
-        item.name = name or item.name
-        if item.status == "assigned":  # its customer is gone: back into the queue
-            item.status = "open"
-    session.flush()
+        rows.append(
+            {
+                "email": email,
+                "name": next((n for n, _ in reversed(seen) if n), ""),
+                "status": "open",
+                "interaction_count": len(seen),
+                "first_seen_at": min(times),
+                "last_seen_at": max(times),
+            }
+        )
+    session.execute(_count_upsert(session), rows)
+
+
+def _count_upsert(session: Session) -> Insert:
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    least, greatest = (func.least, func.greatest) if postgres else (func.min, func.max)
+    stmt = insert(ReviewItem)
+    table, new = ReviewItem.__table__.c, stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[table.email],
+        set_={
+            "interaction_count": table.interaction_count + new.interaction_count,
+            "first_seen_at": least(table.first_seen_at, new.first_seen_at),
+            "last_seen_at": greatest(table.last_seen_at, new.last_seen_at),
+            "name": case((new.name != "", new.name), else_=table.name),
+            # an assigned address seen unmatched again: its customer is gone
+            "status": case((table.status == "assigned", "open"), else_=table.status),
+        },
+    )
 
 
 def open_items(session: Session, limit: int | None = None, offset: int = 0) -> list[ReviewItem]:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.records import Attachment
+from crm.archive import Archive
+from crm.ingest import ingest_mail
 from crm.matching import MatchPolicy
 from crm.models import Document, Interaction, InteractionSource, Participant, ReviewItem
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
+from crm.syncstate import ensure_account
 from crm.timeline import Customer, find_customer, timeline
-from tests.crm.helpers import POLICY, customers, ingest, mail, series
+from sync.runner import in_transaction
+from tests.crm.helpers import POLICY, T0, customers, ingest, mail, series
 
 
 def count(session: Session, model: type) -> int:
@@ -217,6 +223,51 @@ def test_bulk_mail_never_creates_review_entries(session: Session, tmp_path: Path
     )
     assert result.new == 4
     assert [i.email for i in open_items(session)] == ["human@tool.example.org"]
+
+
+def test_review_queue_counts_every_mail_when_accounts_store_at_once(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Eight mailboxes store mail from the same unknown sender at the same moment (what
+    a worker's threads do): the review queue counts every mail, none lost to a race."""
+    with sessions.begin() as session:
+        ids = [ensure_account(session, f"box{n}", "imap").id for n in range(8)]
+    archive = Archive(tmp_path / "archive")
+    start = threading.Barrier(len(ids))
+
+    def store(n: int, account_id: int) -> None:
+        start.wait()
+        for b in range(6):
+            batch = [
+                mail(
+                    "buyer@unknown-shop.example.org",
+                    [f"staff{n}@example.com"],
+                    message_id=f"{n}.{b}.{i}@race",
+                    when=T0 + timedelta(minutes=b * 10 + i),
+                )
+                for i in range(5)
+            ]
+            in_transaction(
+                sessions,
+                lambda s, batch=batch: ingest_mail(
+                    s,
+                    account_id=account_id,
+                    collection="INBOX",
+                    records=batch,
+                    policy=POLICY,
+                    archive=archive,
+                ),
+            )
+
+    threads = [threading.Thread(target=store, args=(n, i)) for n, i in enumerate(ids)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with sessions() as session:
+        [item] = open_items(session)
+        assert (item.email, item.interaction_count) == ("buyer@unknown-shop.example.org", 240)
+        assert item.first_seen_at == T0 and item.last_seen_at == T0 + timedelta(minutes=54)
 
 
 def test_threads_and_attachments_stored_once(session: Session, tmp_path: Path) -> None:
