@@ -520,6 +520,9 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))  # admin | staff | viewer
+    #: the user's own mail address: mail they send to the logging mailbox, and the
+    #: interactions that are theirs (with the mailboxes they own, ``Account.owner``)
+    email: Mapped[str] = mapped_column(String(320), default="", server_default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -576,6 +579,18 @@ class Interaction(Base):
     all_day: Mapped[bool] = mapped_column(Boolean, default=False)
     #: CLASS:PRIVATE or CONFIDENTIAL at the source
     is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: "everyone" with access to the customer, or "private": only its owner and admins
+    visibility: Mapped[str] = mapped_column(
+        String(16), default="everyone", server_default="everyone"
+    )
+    #: the staff user it belongs to: the owner of the mailbox it came from, the sender
+    #: who logged it, a note's writer
+    owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    #: sender, subject and minute: finds the original of a forward that lost its
+    #: Message-ID (an inline forward), and finds it again when the original comes
+    fuzzy_key: Mapped[str | None] = mapped_column(String(128), index=True)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
@@ -605,6 +620,8 @@ class InteractionSource(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     #: when the item disappeared from this source (a deleted calendar event)
     removed_at: Mapped[datetime | None]
+    #: the flags, keywords or categories the source gave it, one per line (privacy rules)
+    labels: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     interaction: Mapped[Interaction] = relationship(back_populates="sources")
 
@@ -694,6 +711,39 @@ class QuarantineItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("account_id", "collection", "remote_id"),)
+
+
+class PrivacyRule(Base):
+    """Mail that is never logged: a folder, label, address or domain.
+
+    ``user_id`` empty: admin-wide (addresses and domains). A user's rule covers the
+    mailboxes they own and the mail they log.
+    """
+
+    __tablename__ = "privacy_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # folder | label | address | domain
+    value: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class AuditEntry(Base):
+    """Who did what to which record, and when (web, command line or sync)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))  # a user name, "cli:<login>", "sync"
+    action: Mapped[str] = mapped_column(String(64))  # e.g. person.erase, privacy_rule.add
+    target: Mapped[str] = mapped_column(String(512))
+    #: JSON: what the action changed or found
+    details: Mapped[str] = mapped_column(Text, default="")
 
 
 class ReviewItem(Base):
