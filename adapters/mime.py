@@ -170,6 +170,10 @@ def _parse(
         ),
         flags=flags,
         defects=tuple(dict.fromkeys(defect[:200] for defect in defects)),
+        auth_results=tuple(
+            collapse(value) for name, value in items if name == "authentication-results"
+        ),
+        raw=raw,
     )
 
 

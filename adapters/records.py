@@ -68,6 +68,12 @@ class MailRecord:
     flags: tuple[str, ...] = ()
     # What the parser had to work around (bad charset, broken Date, ...): kept, shown to admins.
     defects: tuple[str, ...] = ()
+    # Authentication-Results header fields (RFC 8601), topmost first: the logging
+    # mailbox accepts mail only with a DKIM or SPF pass for the sender's domain.
+    auth_results: tuple[str, ...] = ()
+    # The message as the source gave it: kept for the batch, so a logged mail that is
+    # refused can be quarantined whole, and a forward's attached original be read.
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,3 +43,8 @@ class Archive:
     def read(self, sha256: str) -> bytes:
         """The bytes of a stored document."""
         return self.path(sha256).read_bytes()
+
+    def remove(self, sha256: str) -> None:
+        """Delete a document's file (gone already is fine): call it after the commit that
+        removed the last row referring to it, so a rollback never loses a file."""
+        self.path(sha256).unlink(missing_ok=True)

@@ -9,12 +9,12 @@ crash after it does not, and the dedupe key makes a repeat harmless.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from adapters.records import Address, MailRecord
@@ -22,10 +22,13 @@ from crm.archive import Archive
 from crm.matching import MatchPolicy, Resolution, Resolver, chunked, direction, is_bulk
 from crm.models import (
     Attachment,
+    ContactPoint,
     Document,
     Interaction,
     InteractionSource,
+    Organization,
     Participant,
+    Person,
 )
 from crm.normalize import email_key
 from crm.review import note_unmatched
@@ -46,6 +49,27 @@ class IngestResult:
         self.skipped += other.skipped
         self.unmatched += other.unmatched
         return self
+
+
+@dataclass(frozen=True)
+class MailContext:
+    """What the caller knows of a batch beyond its records.
+
+    ``private`` says why a record is not logged (a privacy rule, bulk mail), or None.
+    ``owner_id`` is the user whose mailbox it is; ``owners`` (storage key -> user id)
+    overrides it per mail (the logging mailbox: whoever logged it). ``filed_to``
+    (storage key -> an address or a customer's reference) links a logged mail to the
+    customer a staff member named in the forward's first line.
+    """
+
+    private: Callable[[MailRecord], str | None] | None = None
+    owner_id: int | None = None
+    owners: Mapping[str, int] = field(default_factory=dict)
+    filed_to: Mapping[str, str] = field(default_factory=dict)
+
+
+#: the dedupe key of a forward's original that lost its Message-ID (an inline forward)
+FORWARD_KEY = "fwd:"
 
 
 @dataclass(frozen=True)
@@ -70,20 +94,32 @@ def ingest_mail(
     records: Sequence[MailRecord],
     policy: MatchPolicy,
     archive: Archive,
+    context: MailContext | None = None,
 ) -> IngestResult:
-    """Append ``records`` to the history exactly once; note where each was seen."""
+    """Append ``records`` to the history exactly once; note where each was seen.
+
+    A record ``context.private`` names a reason for is neither stored nor noted as
+    seen here: it counts as skipped, like internal-only mail.
+    """
+    context = context or MailContext()
+    kept = [r for r in records if context.private is None or context.private(r) is None]
     unique: dict[str, MailRecord] = {}
-    for record in records:
+    for record in kept:
         unique.setdefault(storage_key(record.dedupe_key), record)
     existing = _existing(session, list(unique))
+    existing.update(
+        _same_mail_forwarded(session, {k: r for k, r in unique.items() if k not in existing})
+    )
     _note_sources(session, account_id, collection, {existing[k]: unique[k] for k in existing})
-    result = IngestResult(known=len(records) - len(unique) + len(existing))
+    result = IngestResult(
+        known=len(kept) - len(unique) + len(existing), skipped=len(records) - len(kept)
+    )
     fresh = [_classify(r, policy) for k, r in unique.items() if k not in existing]
     logged = [m for m in fresh if m.external or policy.log_internal_mail]
-    result.skipped = len(fresh) - len(logged)
+    result.skipped += len(fresh) - len(logged)
     if logged:
         resolutions = Resolver(session, policy).resolve({e for m in logged for e in m.external})
-        ids = _insert_interactions(session, logged)
+        ids = _insert_interactions(session, logged, context)
         _insert_participants(session, ids, logged, resolutions)
         by_id = dict(zip(ids, (m.record for m in logged), strict=True))
         _note_sources(session, account_id, collection, by_id, fresh=True)
@@ -91,7 +127,83 @@ def ingest_mail(
         result.new = len(logged)
         result.unmatched = sum(1 for m in logged if not _any_match(m, resolutions))
         note_unmatched(session, _review_candidates(logged, resolutions))
+        existing.update(zip((storage_key(m.record.dedupe_key) for m in logged), ids, strict=True))
+    if context.filed_to:
+        _file_to_customers(session, existing, unique, context.filed_to)
     return result
+
+
+def fuzzy_keys(record: MailRecord) -> tuple[str, str, str]:
+    """The keys of a mail by sender, subject and minute: its own, then the minutes
+    before and after (a forward's header gives the original's time to the minute)."""
+    sender = email_key(record.sender.email) if record.sender else ""
+    subject = " ".join(record.subject.split()).casefold()
+    minute = record.occurred_at.replace(second=0, microsecond=0)
+    keys = []
+    for shift in (0, -1, 1):
+        when = (minute + timedelta(minutes=shift)).strftime("%Y%m%d%H%M")
+        text = f"{sender}\n{subject}\n{when}"
+        keys.append(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    return keys[0], keys[1], keys[2]
+
+
+def _same_mail_forwarded(session: Session, fresh: dict[str, MailRecord]) -> dict[str, int]:
+    """New mail that is stored already under another key, by sender, subject and minute:
+
+    - an inline forward's original (key ``fwd:``) whose real mail came first is that mail;
+    - a real mail whose inline-forwarded copy came first takes that entry over: the
+      entry gets the mail's own key, Message-ID, thread, time and text.
+    """
+    if not fresh:
+        return {}
+    wanted: dict[str, list[str]] = {}
+    for key, record in fresh.items():
+        for fuzzy in fuzzy_keys(record):
+            wanted.setdefault(fuzzy, []).append(key)
+    found: dict[str, tuple[int, str]] = {}
+    for part in chunked(sorted(wanted)):
+        rows = session.execute(
+            select(Interaction.fuzzy_key, Interaction.id, Interaction.dedupe_key).where(
+                Interaction.fuzzy_key.in_(part), Interaction.kind == "email"
+            )
+        )
+        found.update({fuzzy: (iid, key) for fuzzy, iid, key in rows if fuzzy})
+    same: dict[str, int] = {}
+    for key, record in fresh.items():
+        for fuzzy in fuzzy_keys(record):
+            if fuzzy not in found:
+                continue
+            iid, stored_key = found[fuzzy]
+            if key.startswith(FORWARD_KEY):
+                same[key] = iid
+            elif stored_key.startswith(FORWARD_KEY):
+                _take_over(session, iid, key, record)
+                same[key] = iid
+            break
+    return same
+
+
+def _take_over(session: Session, interaction_id: int, key: str, record: MailRecord) -> None:
+    """The real mail replaces what its inline-forwarded copy said of it."""
+    session.execute(
+        update(Interaction)
+        .where(Interaction.id == interaction_id)
+        .values(
+            dedupe_key=key,
+            message_id=clean(record.message_id, 998) if record.message_id else None,
+            thread_key=thread_key(record),
+            occurred_at=record.occurred_at,
+            subject=clean(record.subject),
+            body_text=clean(record.text),
+            body_html=clean(record.html),
+            fuzzy_key=fuzzy_keys(record)[0],
+        )
+    )
+    session.execute(
+        update(Participant)
+        .where(Participant.interaction_id == interaction_id)
+        .values(occurred_at=record.occurred_at)
+    )
 
 
 def storage_key(dedupe_key: str) -> str:
@@ -186,6 +298,7 @@ def _note_sources(
             "account_id": account_id,
             "collection": collection,
             "remote_id": clean(rec.remote_id, 512),
+            "labels": clean("\n".join(rec.flags)),
         }
         for iid, rec in seen.items()
         if iid not in known
@@ -205,21 +318,22 @@ def _note_sources(
             )
 
 
-def _insert_interactions(session: Session, mails: list[_Mail]) -> list[int]:
+def _insert_interactions(session: Session, mails: list[_Mail], context: MailContext) -> list[int]:
     """Insert and return the new ids in order.
 
     No RETURNING: with it, SQLAlchemy sends one statement of thousands of
     parameters per batch, which psycopg parses anew each time (it caches only
     small statements); a plain executemany and one lookup by key cost half.
     """
-    rows = [_interaction_row(m) for m in mails]
+    rows = [_interaction_row(m, context) for m in mails]
     session.execute(insert(Interaction), rows)
     ids = _existing(session, [row["dedupe_key"] for row in rows])
     return [ids[row["dedupe_key"]] for row in rows]
 
 
-def _interaction_row(mail: _Mail) -> dict[str, Any]:
+def _interaction_row(mail: _Mail, context: MailContext) -> dict[str, Any]:
     r = mail.record
+    key = storage_key(r.dedupe_key)
     return {
         "kind": "email",
         "direction": mail.direction,
@@ -227,12 +341,14 @@ def _interaction_row(mail: _Mail) -> dict[str, Any]:
         "subject": clean(r.subject),
         "body_text": clean(r.text),
         "body_html": clean(r.html),
-        "dedupe_key": storage_key(r.dedupe_key),
+        "dedupe_key": key,
         "message_id": clean(r.message_id, 998) if r.message_id else None,
         "thread_key": thread_key(r),
         "is_bulk": mail.bulk,
         "size": r.size,
         "defects": clean("\n".join(r.defects)),
+        "owner_id": context.owners.get(key, context.owner_id),
+        "fuzzy_key": fuzzy_keys(r)[0],
     }
 
 
@@ -259,6 +375,75 @@ def _insert_participants(
             )
     if rows:
         session.execute(insert(Participant), rows)
+
+
+def _file_to_customers(
+    session: Session,
+    ids: Mapping[str, int],
+    records: Mapping[str, MailRecord],
+    filed_to: Mapping[str, str],
+) -> None:
+    """Link each mail a staff member filed to a customer (the forward's first line named
+    an address or a reference) to that customer, as the entry's subject ("about"); a
+    mail stored before (from a mailbox) is linked as well, once."""
+    rows = []
+    for key, hint in filed_to.items():
+        iid, customer = ids.get(key), _customer(session, hint)
+        if iid is None or key not in records or customer is None:
+            continue
+        person_id, organization_id = customer
+        linked = session.scalar(
+            select(Participant.id).where(
+                Participant.interaction_id == iid,
+                Participant.role == "about",
+                Participant.person_id.is_(None) if person_id is None
+                else Participant.person_id == person_id,
+                Participant.organization_id.is_(None) if organization_id is None
+                else Participant.organization_id == organization_id,
+            )
+        )  # fmt: skip
+        if linked is not None:
+            continue
+        rows.append(
+            {
+                "interaction_id": iid,
+                "role": "about",
+                "email": clean(hint, 320),
+                "name": "",
+                "is_internal": False,
+                "person_id": person_id,
+                "organization_id": organization_id,
+                "match_reason": "filed",
+                "occurred_at": records[key].occurred_at,
+            }
+        )
+    if rows:
+        session.execute(insert(Participant), rows)
+
+
+def _customer(session: Session, hint: str) -> tuple[int | None, int | None] | None:
+    """The (person, organization) an address or a reference (external id) names."""
+    if "@" in hint:
+        row = session.execute(
+            select(Person.id, Person.organization_id)
+            .join(ContactPoint, ContactPoint.person_id == Person.id)
+            .where(ContactPoint.kind == "email", ContactPoint.value == email_key(hint))
+        ).first()
+        return (row[0], row[1]) if row else None
+    reference = hint.lstrip("#").strip()
+    person = session.execute(
+        select(Person.id, Person.organization_id).where(
+            or_(Person.external_id == reference, Person.external_id == hint)
+        )
+    ).first()
+    if person:
+        return person[0], person[1]
+    org = session.scalar(
+        select(Organization.id).where(
+            or_(Organization.external_id == reference, Organization.external_id == hint)
+        )
+    )
+    return (None, org) if org is not None else None
 
 
 def _insert_attachments(

@@ -384,6 +384,8 @@ class Account(Base):
     kind: Mapped[str] = mapped_column(String(32))
     owner: Mapped[str] = mapped_column(String(128), default="")
     origin: Mapped[str] = mapped_column(String(16), default="config")  # config | web
+    #: "mailbox" (a staff member's own) or "logging" (mail staff BCC or forward to it)
+    role: Mapped[str] = mapped_column(String(16), default="mailbox", server_default="mailbox")
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -33,14 +33,22 @@ ZERO = timedelta(0)
 
 
 def ensure_account(
-    session: Session, name: str, kind: str, owner: str = "", origin: str = "config"
+    session: Session,
+    name: str,
+    kind: str,
+    owner: str = "",
+    origin: str = "config",
+    role: str | None = None,
 ) -> Account:
-    """The account row for a configured account, created on first use, kept in step."""
+    """The account row for a configured account, created on first use, kept in step
+    (``role`` when given: callers that do not know it leave it as it is)."""
     account = session.scalars(select(Account).where(Account.name == name)).one_or_none()
     if account is None:
-        account = Account(name=name, kind=kind, owner=owner, origin=origin)
+        account = Account(name=name, kind=kind, owner=owner, origin=origin, role=role or "mailbox")
         session.add(account)
     account.kind, account.owner = kind, owner
+    if role is not None:
+        account.role = role
     session.flush()
     return account
 

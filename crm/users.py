@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from crm.models import LoginThrottle, User, utcnow
+from crm.normalize import InvalidValueError, email_key, valid_email
 
 ROLES = ("admin", "staff", "viewer")
 MIN_PASSWORD_LENGTH = 10
@@ -87,6 +88,24 @@ def add_user(session: Session, name: str, password: str, role: str) -> User:
     session.add(user)
     session.flush()
     return user
+
+
+def set_email(session: Session, user: User, email: str) -> None:
+    """Set the user's own mail address ("" clears it); :class:`UserError` when it is not
+    a valid address or another user has it. Mail they send to the logging mailbox is
+    theirs, and so are their privacy rules for it."""
+    if email:
+        try:
+            email = email_key(valid_email(email))
+        except InvalidValueError as exc:
+            raise UserError(f"{email!r} is not a mail address: {exc.reason}") from None
+        taken = session.scalar(
+            select(User.name).where(func.lower(User.email) == email, User.id != user.id)
+        )
+        if taken is not None:
+            raise UserError(f"{email} is the address of user {taken!r} already")
+    user.email = email
+    session.flush()
 
 
 def set_password(session: Session, user: User, password: str) -> None:

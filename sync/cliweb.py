@@ -12,7 +12,7 @@ import click
 from crm.db import will_write
 from crm.models import User
 from crm.secrets import generate_key
-from crm.users import ROLES, UserError, add_user, list_users, set_password
+from crm.users import ROLES, UserError, add_user, list_users, set_email, set_password
 from sync import cliworker, output
 from sync.clicontext import Context, _user_errors
 from sync.config import Config
@@ -58,8 +58,9 @@ def _read_password(from_stdin: bool) -> str:
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="staff", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--email", default="", help="the user's own mail address (mail they log)")
 @click.pass_obj
-def user_add(obj: Context, name: str, role: str, password_stdin: bool) -> None:
+def user_add(obj: Context, name: str, role: str, password_stdin: bool, email: str) -> None:
     """Add a user NAME; the password is asked for (or read from stdin), never an argument."""
     with _user_errors():
         sessions = obj.sessions()
@@ -67,7 +68,7 @@ def user_add(obj: Context, name: str, role: str, password_stdin: bool) -> None:
     with sessions.begin() as session:
         will_write(session)
         try:
-            add_user(session, name, password, role)
+            set_email(session, add_user(session, name, password, role), email)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"user {name} added with role {role}")
@@ -96,6 +97,29 @@ def user_password(obj: Context, name: str, password_stdin: bool) -> None:
     click.echo(f"password of {name} changed")
 
 
+@user_group.command("email")
+@click.argument("name")
+@click.argument("address")
+@click.pass_obj
+def user_email(obj: Context, name: str, address: str) -> None:
+    """Set the mail address of NAME ("" clears it): what they send to the logging mailbox
+    is logged as theirs, and their privacy rules apply to it."""
+    from sqlalchemy import select
+
+    with _user_errors():
+        sessions = obj.sessions()
+    with sessions.begin() as session:
+        will_write(session)
+        user = session.scalars(select(User).where(User.name == name)).first()
+        if user is None:
+            raise click.ClickException(f"no user named {name!r}")
+        try:
+            set_email(session, user, address)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"mail address of {name}: {address or '(none)'}")
+
+
 @user_group.command("list")
 @click.pass_obj
 def user_list(obj: Context) -> None:
@@ -107,12 +131,13 @@ def user_list(obj: Context) -> None:
             {
                 "name": u.name,
                 "role": u.role,
+                "email": u.email,
                 "active": "yes" if u.active else "no",
                 "last_login": f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "never",
             }
             for u in list_users(session)
         ]
-    output.table(rows, ["name", "role", "active", "last_login"], "users")
+    output.table(rows, ["name", "role", "email", "active", "last_login"], "users")
 
 
 # -- serving ----------------------------------------------------------------------------

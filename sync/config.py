@@ -64,6 +64,8 @@ class CrmConfig:
     staff_addresses: tuple[str, ...] = ()
     default_region: str = "DE"
     log_internal_mail: bool = False
+    #: log mailing-list, newsletter and auto-generated mail too (not by default)
+    log_bulk_mail: bool = False
     free_mail_domains: tuple[str, ...] = ()
     not_free_mail_domains: tuple[str, ...] = ()
 
@@ -185,6 +187,10 @@ class AccountConfig:
     since: date | None = None
     #: imap: watch the INBOX with IDLE (RFC 2177) so new mail is pulled within seconds
     idle: bool = False
+    #: "mailbox", or "logging": the logging mailbox (mail staff BCC or forward to it)
+    role: str = "mailbox"
+    #: the logging mailbox: only Authentication-Results of this server count
+    authserv_id: str | None = None
     #: graph (Exchange Online): the app registration, how it signs in, which cloud
     tenant: str | None = None
     client_id: str | None = None
@@ -323,6 +329,7 @@ CRM = {
     "staff_addresses": Key(s.array_of(s.email, "e-mail addresses"), []),
     "default_region": Key(s.region, "DE"),
     "log_internal_mail": Key(s.boolean, False),
+    "log_bulk_mail": Key(s.boolean, False),
     "free_mail_domains": Key(s.array_of(s.domain, "domain names"), []),
     "not_free_mail_domains": Key(s.array_of(s.domain, "domain names"), []),
 }
@@ -345,6 +352,12 @@ SYNC = {
     "stop_timeout": Key(s.duration(1), "30s"),
     "start_spread": Key(s.duration(0), "5s"),
 }
+#: mail accounts: a staff member's mailbox, or the logging mailbox staff BCC and forward
+#: to; ``authserv_id``: whose Authentication-Results the logging mailbox trusts
+MAIL_ROLE = {
+    "role": Key(s.choice("mailbox", "logging"), "mailbox"),
+    "authserv_id": Key(s.text, None),
+}
 ACCOUNT = {
     "name": Key(s.account_name),
     "owner": Key(s.text, None),
@@ -363,6 +376,7 @@ IMAP = {
     "ca_file": Key(s.text, None),
     "since": Key(s.day, None),
     "idle": Key(s.boolean, False),
+    **MAIL_ROLE,
 }
 FILES = {
     "path": Key(s.text),
@@ -370,6 +384,7 @@ FILES = {
     "past": Key(s.duration(0), "365d"),
     "future": Key(s.duration(0), "365d"),
     "since": Key(s.day, None),
+    **MAIL_ROLE,
 }
 CALDAV = {
     "url": Key(s.text),
@@ -404,10 +419,11 @@ EWS = {
     "version": Key(s.text, "auto"),
     "since": Key(s.day, None),
     **EXCHANGE_READS,
+    **MAIL_ROLE,
 }
 KINDS = {
     "imap": IMAP, "files": FILES, "caldav": CALDAV, "carddav": CARDDAV, "ews": EWS,
-    "graph": GRAPH,
+    "graph": {**GRAPH, **MAIL_ROLE},
 }  # fmt: skip
 #: the kinds that log in with a password
 PASSWORD_KINDS = ("imap", "caldav", "carddav", "ews")

@@ -30,15 +30,23 @@ from adapters.errors import (
     TransientError,
     describe,
 )
-from adapters.records import Batch, Collection, ContactRecord, EventRecord, MailRecord
+from adapters.records import (
+    Batch,
+    Collection,
+    ContactRecord,
+    EventRecord,
+    ItemFailure,
+    MailRecord,
+)
 from crm.archive import Archive
 from crm.contacts import ingest_contacts
 from crm.db import will_write
-from crm.ingest import IngestResult, ingest_mail
+from crm.ingest import IngestResult, MailContext, ingest_mail, storage_key
 from crm.locks import AccountLocks
 from crm.matching import MatchPolicy
 from crm.meetings import ingest_events
-from crm.models import Account, SyncRun, utcnow
+from crm.models import Account, SyncRun, User, utcnow
+from crm.privacy import RuleBook, user_id_by_name, user_ids_by_email
 from crm.syncstate import (
     claim_due,
     ensure_account,
@@ -50,6 +58,7 @@ from crm.syncstate import (
     start_run,
 )
 from sync.config import AccountConfig, Config, ConfigError
+from sync.logbox import unwrap
 from sync.logfields import fields
 from sync.schedule import Backoff, next_due
 from sync.sources import open_source
@@ -180,8 +189,11 @@ class Runner:
         self.stopping = threading.Event()
 
     def know_accounts(self, accounts: Iterable[AccountConfig]) -> None:
-        """Count the owners of all these mailboxes as staff (accounts from the web view too)."""
+        """Count the owners of all these mailboxes as staff (accounts from the web view
+        too), and the users' own addresses."""
         self.policy = match_policy(self.config, accounts)
+        with self.sessions() as session:
+            self._more_staff(a for a in session.scalars(select(User.email)) if a)
 
     def sync_all(self, only: str | None = None, trigger: str = "manual") -> list[AccountResult]:
         """One pass over every enabled account, from the config file and the web view
@@ -276,14 +288,18 @@ class Runner:
         if found is None:  # never synced: the row is made, then (if scheduled) claimed
             in_transaction(
                 self.sessions,
-                lambda s: ensure_account(s, account.name, account.kind, account.owner or ""),
+                lambda s: ensure_account(
+                    s, account.name, account.kind, account.owner or "", role=account.role
+                ),
             )
             return self._account_id(account, trigger)
         return None if trigger == "schedule" else found
 
     def _start(self, session: Session, account: AccountConfig, trigger: str) -> int:
         """Open the run (the caller holds the account)."""
-        row = ensure_account(session, account.name, account.kind, account.owner or "")
+        row = ensure_account(
+            session, account.name, account.kind, account.owner or "", role=account.role
+        )
         return start_run(session, row, trigger, self.worker).id
 
     def _failed(self, result: AccountResult, exc: SourceError | ConfigError) -> None:
@@ -301,7 +317,15 @@ class Runner:
         collection: Collection,
         result: AccountResult,
     ) -> None:
-        folder = _Folder(account_id, collection, utcnow(), account.policy)
+        folder = _Folder(
+            account_id,
+            collection,
+            utcnow(),
+            account.policy,
+            role=account.role,
+            owner=account.owner or "",
+            authserv_id=account.authserv_id,
+        )
         with self.sessions() as session:
             cursor = load_cursor(session, account_id, collection.id)
         before, started = replace(result.ingest), time.monotonic()
@@ -361,14 +385,18 @@ class Runner:
         mails = [r for r in batch.records if isinstance(r, MailRecord)]
         events = [r for r in batch.records if isinstance(r, EventRecord)]
         contacts = [r for r in batch.records if isinstance(r, ContactRecord)]
-        step.ingest = ingest_mail(
-            session,
-            account_id=account_id,
-            collection=collection,
-            records=mails,
-            policy=self.policy,
-            archive=self.archive,
-        )
+        failures = list(batch.failures)
+        if mails:
+            context, mails = self._mail_context(session, folder, mails, failures)
+            step.ingest = ingest_mail(
+                session,
+                account_id=account_id,
+                collection=collection,
+                records=mails,
+                policy=self.policy,
+                archive=self.archive,
+                context=context,
+            )
         if events or folder.collection.kind == "calendar":
             meetings = ingest_events(
                 session,
@@ -397,12 +425,41 @@ class Runner:
                 known=cards.enriched + cards.unchanged,
                 skipped=cards.unmatched + len(cards.problems),
             )
-        step.quarantined = quarantine(session, account_id, collection, batch.failures)
+        step.quarantined = quarantine(session, account_id, collection, failures)
         save_cursor(session, account_id, collection, batch.cursor)
         folder.record(
             session, new=step.ingest.new, known=step.ingest.known, quarantined=step.quarantined
         )
         return step
+
+    def _mail_context(
+        self,
+        session: Session,
+        folder: _Folder,
+        mails: list[MailRecord],
+        failures: list[ItemFailure],
+    ) -> tuple[MailContext, list[MailRecord]]:
+        """Whose mail it is and what the privacy rules keep out; for the logging mailbox
+        the originals behind what staff BCC'd or forwarded (refusals join ``failures``)."""
+        book = RuleBook.load(session, log_bulk=self.config.crm.log_bulk_mail)
+        collection = folder.collection.id
+        if folder.role != "logging":
+            owner_id = user_id_by_name(session, folder.owner)
+            rules = book.for_user(owner_id)
+            return MailContext(
+                private=lambda record: rules.reason(record, collection), owner_id=owner_id
+            ), mails
+        logged = unwrap(mails, policy=self.policy, authserv_id=folder.authserv_id)
+        failures.extend(logged.refused)
+        users = user_ids_by_email(session, logged.senders.values())
+        owners = {key: users[sender] for key, sender in logged.senders.items() if sender in users}
+
+        def private(record: MailRecord) -> str | None:
+            owner = owners.get(storage_key(record.dedupe_key))
+            return book.for_user(owner).reason(record, "")
+
+        context = MailContext(private=private, owners=owners, filed_to=logged.filed_to)
+        return context, logged.records
 
     def _finish(
         self,
@@ -455,6 +512,10 @@ class _Folder:
     started_at: datetime
     #: contacts: the account's policy, "enrich" or "import" (see crm.contacts)
     contacts_policy: str = "enrich"
+    #: mail: "mailbox" or "logging", whose mailbox it is, whose Authentication-Results count
+    role: str = "mailbox"
+    owner: str = ""
+    authserv_id: str | None = None
 
     def record(self, session: Session, **what: Any) -> None:
         record_folder(

@@ -21,6 +21,7 @@ from web import (
     filters,
     graphsignin,
     health,
+    privacy,
     profile,
     review,
     security,
@@ -61,6 +62,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         graphsignin.bp,
         addressbooks.bp,
         profile.bp,
+        privacy.bp,
         health.bp,
     )
     for blueprint in blueprints:

@@ -23,6 +23,8 @@ DT = sa.DateTime(timezone=True)
 def upgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("email", sa.String(320), nullable=False, server_default=""))
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(sa.Column("role", sa.String(16), nullable=False, server_default="mailbox"))
     with op.batch_alter_table("interactions") as batch:
         batch.add_column(
             sa.Column("visibility", sa.String(16), nullable=False, server_default="everyone")
@@ -84,5 +86,7 @@ def downgrade() -> None:
         batch.drop_column("fuzzy_key")
         batch.drop_column("owner_id")
         batch.drop_column("visibility")
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("role")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("email")
