@@ -95,6 +95,36 @@ def _since_field() -> DateField:
     return DateField("Only mail received on or after", validators=[Optional()])
 
 
+def _role_field() -> SelectField:
+    return SelectField(
+        "Role",
+        choices=[
+            ("mailbox", "a staff member's mailbox"),
+            ("logging", "the logging mailbox (staff BCC or forward mail to it)"),
+        ],
+        default="mailbox",
+    )
+
+
+def _authserv_field() -> StringField:
+    return StringField(
+        "Trust Authentication-Results of (server name)", validators=[Optional(), Length(max=255)]
+    )
+
+
+def _role(form: Any) -> dict[str, Any]:
+    """``role`` (and the logging mailbox's ``authserv_id``) for the settings."""
+    out: dict[str, Any] = {"role": form.role.data or "mailbox"}
+    if out["role"] == "logging" and (form.authserv_id.data or "").strip():
+        out["authserv_id"] = form.authserv_id.data.strip()
+    return out
+
+
+def _fill_role(form: Any, settings: dict[str, Any]) -> None:
+    form.role.data = settings.get("role", "mailbox")
+    form.authserv_id.data = settings.get("authserv_id", "")
+
+
 def _since(form: Any) -> dict[str, Any]:
     """``since`` for the settings, when the form's date is set."""
     return {"since": form.since.data.isoformat()} if form.since.data else {}
@@ -130,6 +160,8 @@ class ImapForm(AccountForm):
     )
     tls_verify = BooleanField("Verify the server's certificate", default=True)
     since = _since_field()
+    role = _role_field()
+    authserv_id = _authserv_field()
     idle = BooleanField("Watch the INBOX (IMAP IDLE): new mail within seconds", default=False)
 
     def settings(self) -> dict[str, Any]:
@@ -143,10 +175,12 @@ class ImapForm(AccountForm):
             "tls_verify": bool(self.tls_verify.data),
             "idle": bool(self.idle.data),
             **_since(self),
+            **_role(self),
         }
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
         _fill_since(self, settings)
+        _fill_role(self, settings)
         self.idle.data = settings.get("idle", False)
         self.host.data, self.port.data = settings.get("host", ""), settings.get("port")
         self.security.data = settings.get("security", "ssl")
@@ -247,10 +281,13 @@ class FilesForm(AccountForm):
     )
     future_days = IntegerField("and ahead (days)", default=365, validators=[NumberRange(0, 3650)])
     since = _since_field()
+    role = _role_field()
+    authserv_id = _authserv_field()
 
     def settings(self) -> dict[str, Any]:
         return {
             **_since(self),
+            **_role(self),
             "path": self.path.data.strip(),
             "format": self.format.data,
             "past": f"{self.past_days.data}d",
@@ -259,6 +296,7 @@ class FilesForm(AccountForm):
 
     def fill_settings(self, settings: dict[str, Any]) -> None:
         _fill_since(self, settings)
+        _fill_role(self, settings)
         self.path.data, self.format.data = settings.get("path", ""), settings.get("format", "auto")
         self.past_days.data = _days(settings.get("past"))
         self.future_days.data = _days(settings.get("future"))
@@ -274,6 +312,8 @@ class _ExchangeForm(AccountForm):
     contacts = BooleanField("Read the contacts", default=True)
     policy = SelectField("Contacts policy", choices=CardDavForm.policy.kwargs["choices"])
     since = _since_field()
+    role = _role_field()
+    authserv_id = _authserv_field()
 
     def _reads(self) -> dict[str, Any]:
         return {
@@ -284,10 +324,12 @@ class _ExchangeForm(AccountForm):
             "contacts": bool(self.contacts.data),
             "policy": self.policy.data,
             **_since(self),
+            **_role(self),
         }
 
     def _fill_reads(self, settings: dict[str, Any]) -> None:
         _fill_since(self, settings)
+        _fill_role(self, settings)
         self.mailboxes.data = "\n".join(settings.get("mailboxes", []))
         self.groups.data = "\n".join(settings.get("groups", []))
         self.folders.data = "\n".join(settings.get("folders", ["Inbox", "Sent Items"]))
