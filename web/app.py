@@ -22,6 +22,7 @@ from web import (
     graphsignin,
     health,
     privacy,
+    privacy_requests,
     profile,
     review,
     security,
@@ -64,6 +65,8 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         profile.bp,
         privacy.bp,
         health.bp,
+        privacy_requests.bp,
+        privacy_requests.audit_bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -51,7 +51,7 @@ class RuleForm(FlaskForm):
 
 
 class RemoveForm(FlaskForm):
-    pass
+    rule = IntegerField(validators=[DataRequired()])
 
 
 @bp.route("")
@@ -106,14 +106,15 @@ def add() -> ResponseReturnValue:
     return redirect(url_for("privacy.show"))
 
 
-@bp.route("/<int:rule_id>/remove", methods=["POST"])
-def remove(rule_id: int) -> ResponseReturnValue:
+@bp.route("/remove", methods=["POST"])
+def remove() -> ResponseReturnValue:
     if not current_user.may("staff"):
         abort(403)
-    if not RemoveForm().validate_on_submit():
+    form = RemoveForm()
+    if not form.validate_on_submit():
         abort(400)
     session = db.session()
-    rule = session.get(PrivacyRule, rule_id)
+    rule = session.get(PrivacyRule, form.rule.data)
     mine = rule is not None and rule.user_id == current_user.user_id
     admin_wide = rule is not None and rule.user_id is None and current_user.may("admin")
     if rule is None or not (mine or admin_wide):

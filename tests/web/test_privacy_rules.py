@@ -91,9 +91,9 @@ def test_staff_rules_are_their_own_and_admin_wide_ones_are_refused(
         assert (rule.user_id, rule.kind, rule.value) == (staff_id, "folder", "Private")
     # the admin sees only the admin-wide list, and cannot remove another user's rule
     assert 'data-rule="folder:Private"' not in admin.get("/privacy").get_data(as_text=True)
-    assert admin.post(f"/privacy/{rule.id}/remove").status_code == 404
+    assert admin.post("/privacy/remove", {"rule": rule.id}).status_code == 404
     assert count(sessions, PrivacyRule) == 1
-    assert staff.post(f"/privacy/{rule.id}/remove").status_code == 302
+    assert staff.post("/privacy/remove", {"rule": rule.id}).status_code == 302
     assert count(sessions, PrivacyRule) == 0
 
 

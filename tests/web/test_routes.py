@@ -26,6 +26,7 @@ ROUTES = [
     ("POST", "/organizations/{org}/notes", "staff"),
     ("GET", "/interactions/{interaction}/body", "viewer"),
     ("GET", "/attachments/{attachment}", "viewer"),
+    ("POST", "/interactions/{interaction}/visibility", "staff"),
     ("GET", "/account/password", "viewer"),
     ("POST", "/account/password", "viewer"),
     ("GET", "/timeline", "admin"),
@@ -53,6 +54,14 @@ ROUTES = [
     ("GET", "/profile", "viewer"),
     ("POST", "/profile/app-passwords", "viewer"),
     ("POST", "/profile/app-passwords/revoke", "viewer"),
+    ("GET", "/privacy", "viewer"),
+    ("POST", "/privacy", "staff"),
+    ("POST", "/privacy/remove", "staff"),
+    ("GET", "/admin/persons", "admin"),
+    ("POST", "/admin/persons/export", "admin"),
+    ("GET", "/admin/persons/erase", "admin"),
+    ("POST", "/admin/persons/erase", "admin"),
+    ("GET", "/admin/audit", "admin"),
 ]
 RANK = {"viewer": 0, "staff": 1, "admin": 2}
 
