@@ -16,6 +16,7 @@ from crm.models import (
     Participant,
     Person,
     ReviewItem,
+    User,
     utcnow,
 )
 from crm.normalize import InvalidValueError, domain_of, email_key
@@ -75,6 +76,7 @@ def add_note(session: Session, customer: Customer, text: str, author: str) -> In
         dedupe_key=key,
         thread_key=key,
         created_by=author,
+        owner_id=session.scalar(select(User.id).where(User.name == author)),
     )
     note.participants.append(
         Participant(

@@ -133,18 +133,21 @@ def ingest_mail(
     return result
 
 
-def fuzzy_keys(record: MailRecord) -> tuple[str, str, str]:
-    """The keys of a mail by sender, subject and minute: its own, then the minutes
-    before and after (a forward's header gives the original's time to the minute)."""
-    sender = email_key(record.sender.email) if record.sender else ""
-    subject = " ".join(record.subject.split()).casefold()
+def fuzzy_key(sender: str, subject: str, when: datetime) -> str:
+    """The key of a mail by sender, subject and minute: what an inline forward gives of
+    its original (no Message-ID, the time to the minute)."""
+    subject = " ".join(subject.split()).casefold()
+    text = f"{email_key(sender)}\n{subject}\n{when:%Y%m%d%H%M}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _fuzzy_keys(record: MailRecord) -> list[str]:
+    """A mail's keys for its own minute and the minutes before and after."""
+    sender = record.sender.email if record.sender else ""
     minute = record.occurred_at.replace(second=0, microsecond=0)
-    keys = []
-    for shift in (0, -1, 1):
-        when = (minute + timedelta(minutes=shift)).strftime("%Y%m%d%H%M")
-        text = f"{sender}\n{subject}\n{when}"
-        keys.append(hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
-    return keys[0], keys[1], keys[2]
+    return [
+        fuzzy_key(sender, record.subject, minute + timedelta(minutes=shift)) for shift in (0, -1, 1)
+    ]
 
 
 def _same_mail_forwarded(session: Session, fresh: dict[str, MailRecord]) -> dict[str, int]:
@@ -153,34 +156,56 @@ def _same_mail_forwarded(session: Session, fresh: dict[str, MailRecord]) -> dict
     - an inline forward's original (key ``fwd:``) whose real mail came first is that mail;
     - a real mail whose inline-forwarded copy came first takes that entry over: the
       entry gets the mail's own key, Message-ID, thread, time and text.
+
+    Only forwarded originals carry a ``fuzzy_key`` (a partial index holds just them), so
+    the second look costs ordinary mail one small query per batch.
     """
-    if not fresh:
-        return {}
-    wanted: dict[str, list[str]] = {}
-    for key, record in fresh.items():
-        for fuzzy in fuzzy_keys(record):
-            wanted.setdefault(fuzzy, []).append(key)
-    found: dict[str, tuple[int, str]] = {}
-    for part in chunked(sorted(wanted)):
-        rows = session.execute(
-            select(Interaction.fuzzy_key, Interaction.id, Interaction.dedupe_key).where(
-                Interaction.fuzzy_key.in_(part), Interaction.kind == "email"
-            )
-        )
-        found.update({fuzzy: (iid, key) for fuzzy, iid, key in rows if fuzzy})
     same: dict[str, int] = {}
     for key, record in fresh.items():
-        for fuzzy in fuzzy_keys(record):
-            if fuzzy not in found:
-                continue
-            iid, stored_key = found[fuzzy]
-            if key.startswith(FORWARD_KEY):
+        if key.startswith(FORWARD_KEY):
+            found = _real_mail(session, record)
+            if found is not None:
+                same[key] = found
+    wanted: dict[str, str] = {}
+    for key, record in fresh.items():
+        if not key.startswith(FORWARD_KEY):
+            wanted.update(dict.fromkeys(_fuzzy_keys(record), key))
+    taken: set[int] = set()
+    for part in chunked(sorted(wanted)):
+        rows = session.execute(
+            select(Interaction.fuzzy_key, Interaction.id).where(Interaction.fuzzy_key.in_(part))
+        )
+        for fuzzy, iid in rows:
+            key = wanted[fuzzy or ""]
+            if key not in same and iid not in taken:
+                _take_over(session, iid, key, fresh[key])
                 same[key] = iid
-            elif stored_key.startswith(FORWARD_KEY):
-                _take_over(session, iid, key, record)
-                same[key] = iid
-            break
+                taken.add(iid)
     return same
+
+
+def _real_mail(session: Session, forwarded: MailRecord) -> int | None:
+    """The stored mail an inline forward's original is: same sender and subject, sent
+    within the forward's minute (give or take one)."""
+    if forwarded.sender is None:
+        return None
+    when, margin = forwarded.occurred_at, timedelta(seconds=90)
+    rows = session.execute(
+        select(Interaction.id, Interaction.subject)
+        .join(Participant, Participant.interaction_id == Interaction.id)
+        .where(
+            Participant.role == "from",
+            Participant.email == email_key(forwarded.sender.email),
+            Participant.occurred_at.between(when - margin, when + margin),
+            Interaction.kind == "email",
+        )
+        .order_by(Interaction.id)
+    )
+    subject = " ".join(forwarded.subject.split()).casefold()
+    for iid, stored in rows:
+        if " ".join(stored.split()).casefold() == subject:
+            return int(iid)
+    return None
 
 
 def _take_over(session: Session, interaction_id: int, key: str, record: MailRecord) -> None:
@@ -196,7 +221,7 @@ def _take_over(session: Session, interaction_id: int, key: str, record: MailReco
             subject=clean(record.subject),
             body_text=clean(record.text),
             body_html=clean(record.html),
-            fuzzy_key=fuzzy_keys(record)[0],
+            fuzzy_key=None,
         )
     )
     session.execute(
@@ -348,7 +373,11 @@ def _interaction_row(mail: _Mail, context: MailContext) -> dict[str, Any]:
         "size": r.size,
         "defects": clean("\n".join(r.defects)),
         "owner_id": context.owners.get(key, context.owner_id),
-        "fuzzy_key": fuzzy_keys(r)[0],
+        "fuzzy_key": (
+            fuzzy_key(r.sender.email if r.sender else "", r.subject, r.occurred_at)
+            if key.startswith(FORWARD_KEY)
+            else None
+        ),
     }
 
 

@@ -587,12 +587,10 @@ class Interaction(Base):
     )
     #: the staff user it belongs to: the owner of the mailbox it came from, the sender
     #: who logged it, a note's writer
-    owner_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
-    #: sender, subject and minute: finds the original of a forward that lost its
-    #: Message-ID (an inline forward), and finds it again when the original comes
-    fuzzy_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    #: an inline forward's original (no Message-ID): its sender, subject and minute,
+    #: so that the real mail, when it comes, takes this entry over (crm.ingest)
+    fuzzy_key: Mapped[str | None] = mapped_column(String(128))
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan", order_by="Participant.id"
@@ -602,6 +600,15 @@ class Interaction(Base):
     )
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index(
+            "ix_interactions_fuzzy_key",
+            "fuzzy_key",
+            postgresql_where=text("fuzzy_key IS NOT NULL"),
+            sqlite_where=text("fuzzy_key IS NOT NULL"),
+        ),
     )
 
 

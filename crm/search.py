@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, literal, or_, select, text, union_all
+from sqlalchemy import column, func, literal, or_, select, table, text, union_all
 from sqlalchemy.orm import Session
 
 from crm.models import (
@@ -22,6 +23,7 @@ from crm.models import (
     Participant,
     Person,
 )
+from crm.visibility import Viewer, visible_to
 
 MAX_WORDS = 8
 #: how many of the newest matching interactions the text search looks at
@@ -32,6 +34,7 @@ BITMAP_WINDOWS = (2**62,)  # one step: a middle window cost more than it saved
 #: a query that is an address or a domain names a customer, not words of a mail
 _ADDRESS_LIKE = re.compile(r"^[^\s@]*@?[\w-]+(\.[\w-]+)+$")
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FTS = table("interactions_fts", column("rowid"))
 
 
 @dataclass(frozen=True)
@@ -55,10 +58,11 @@ class SearchPage:
 
 
 def search_customers(
-    session: Session, query: str, *, page: int = 1, per_page: int = 25
+    session: Session, query: str, *, viewer: Viewer, page: int = 1, per_page: int = 25
 ) -> SearchPage:
     """Customers whose name, address, organization or domain contains ``query``, then
-    those whose mail contains all its words; an empty query lists everyone by name."""
+    those whose mail (as far as ``viewer`` may see it) contains all its words; an empty
+    query lists everyone by name."""
     query = " ".join(query.split())[:200]
     page = max(page, 1)
     want = page * per_page + 1
@@ -70,7 +74,7 @@ def search_customers(
         for cid in ids:
             seen.setdefault((kind, cid), reason)
     if len(seen) < want and not _ADDRESS_LIKE.match(query):
-        for key in _mail_matches(session, query, want):
+        for key in _mail_matches(session, query, want, viewer=viewer):
             seen.setdefault(key, "mail")
     keys = list(seen)[(page - 1) * per_page : want]
     hits = _describe(session, keys[:per_page], seen)
@@ -82,36 +86,53 @@ def words(query: str) -> list[str]:
     return _WORD.findall(query.lower())[:MAX_WORDS]
 
 
-def matching_interactions(session: Session, query: str, limit: int = TEXT_HITS) -> list[int]:
-    """The ids of the newest interactions (at most ``limit``) containing every word of
-    ``query``; a word of two or more letters also matches as the start of a word."""
+def matching_interactions(
+    session: Session, query: str, limit: int = TEXT_HITS, *, viewer: Viewer
+) -> list[int]:
+    """The ids of the newest interactions (at most ``limit``) that ``viewer`` may see
+    containing every word of ``query``; a word of two or more letters also matches as the
+    start of a word."""
     terms = words(query)
     if not terms:
         return []
     if session.get_bind().dialect.name == "sqlite":
-        return _sqlite_matches(session, terms, limit)
-    return _postgresql_matches(session, terms, limit)
+        return _sqlite_matches(session, terms, limit, viewer)
+    return _postgresql_matches(session, terms, limit, viewer)
 
 
-def _sqlite_matches(session: Session, terms: list[str], limit: int) -> list[int]:
+def _sqlite_matches(session: Session, terms: list[str], limit: int, viewer: Viewer) -> list[int]:
     # FTS5 indexes 2- and 3-letter prefixes (migration 0004); a 1-letter prefix would
     # expand over a large part of the vocabulary, so one letter matches only itself.
     match = " ".join('"' + t + ('"*' if len(t) > 1 else '"') for t in terms)
-    statement = text(
-        "SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH :match"
-        " ORDER BY rowid DESC LIMIT :limit"
+    statement = (
+        select(_FTS.c.rowid)
+        .where(text("interactions_fts MATCH :match").bindparams(match=match))
+        .order_by(_FTS.c.rowid.desc())
+        .limit(limit)
     )
-    return list(session.scalars(statement, {"match": match, "limit": limit}))
+    if not viewer.is_admin:
+        statement = statement.join(Interaction, Interaction.id == _FTS.c.rowid).where(
+            visible_to(viewer)
+        )
+    return list(session.scalars(statement))
 
 
-_NEWEST_HITS = text(
-    "SELECT id FROM interactions WHERE id > :floor"
-    " AND search_vector @@ to_tsquery('simple'::regconfig, :q)"
-    " ORDER BY id DESC LIMIT :limit"
-)
+def _newest_hits(viewer: Viewer, floor: int, tsquery: str, limit: int) -> Any:
+    statement = (
+        select(Interaction.id)
+        .where(
+            Interaction.id > floor,
+            text("search_vector @@ to_tsquery('simple'::regconfig, :q)").bindparams(q=tsquery),
+        )
+        .order_by(Interaction.id.desc())
+        .limit(limit)
+    )
+    return statement.where(visible_to(viewer)) if not viewer.is_admin else statement
 
 
-def _postgresql_matches(session: Session, terms: list[str], limit: int) -> list[int]:
+def _postgresql_matches(
+    session: Session, terms: list[str], limit: int, viewer: Viewer
+) -> list[int]:
     """Newest first, in two steps (measured on 1M interactions, benchmarks/timeline.py):
 
     1. the newest ``WALK`` ids, walked backwards: a frequent word fills the page here;
@@ -120,8 +141,8 @@ def _postgresql_matches(session: Session, terms: list[str], limit: int) -> list[
     """
     tsquery = " & ".join(t + (":*" if len(t) > 1 else "") for t in terms)
     top = session.scalar(select(func.max(Interaction.id))) or 0
-    params = {"floor": max(top - WALK, 0), "q": tsquery, "limit": limit}
-    ids = list(session.scalars(_NEWEST_HITS, params))
+    floor = max(top - WALK, 0)
+    ids = list(session.scalars(_newest_hits(viewer, floor, tsquery, limit)))
     if len(ids) >= limit or top <= WALK:
         return ids
     # the GIN bitmap, always: not a walk of the primary key, not a scan of the table
@@ -130,9 +151,9 @@ def _postgresql_matches(session: Session, terms: list[str], limit: int) -> list[
     session.execute(text("SET LOCAL work_mem = '32MB'"))  # exact pages: no lossy recheck
     try:
         for window in BITMAP_WINDOWS:
-            params["floor"] = max(top - window, 0)
-            ids = list(session.scalars(_NEWEST_HITS, params))
-            if len(ids) >= limit or params["floor"] == 0:
+            floor = max(top - window, 0)
+            ids = list(session.scalars(_newest_hits(viewer, floor, tsquery, limit)))
+            if len(ids) >= limit or floor == 0:
                 break
     finally:
         session.execute(text("RESET enable_indexscan"))
@@ -180,8 +201,10 @@ def _direct_matches(session: Session, query: str, limit: int) -> list[tuple[str,
     ]
 
 
-def _mail_matches(session: Session, query: str, limit: int) -> list[tuple[str, int]]:
-    ids = matching_interactions(session, query)
+def _mail_matches(
+    session: Session, query: str, limit: int, *, viewer: Viewer
+) -> list[tuple[str, int]]:
+    ids = matching_interactions(session, query, viewer=viewer)
     if not ids:
         return []
     rows = session.execute(

@@ -22,9 +22,11 @@ from crm.models import (
     OrganizationDomain,
     Participant,
     Person,
+    User,
     utcnow,
 )
 from crm.normalize import email_key
+from crm.visibility import Viewer, visible_to
 
 KINDS = ("email", "meeting", "note")
 DIRECTIONS = ("inbound", "outbound", "internal")
@@ -81,6 +83,15 @@ class TimelineEntry:
     has_html: bool = False
     created_by: str = ""
     meeting: Meeting | None = None
+    #: "everyone" | "private" (crm.visibility)
+    visibility: str = "everyone"
+    owner_id: int | None = None
+    #: the owner's user name ("" for none)
+    owner: str = ""
+
+    @property
+    def private(self) -> bool:
+        return self.visibility == "private"
 
 
 @dataclass(frozen=True)
@@ -157,13 +168,14 @@ def timeline(
     session: Session,
     customer: Customer | None = None,
     *,
+    viewer: Viewer,
     limit: int = 50,
     before: datetime | None = None,
 ) -> list[TimelineEntry]:
     """Newest first: a customer's interactions (an organization's include its people's),
-    or all of them."""
+    or all of them, as far as ``viewer`` may see them."""
     cursor = encode_cursor(before, 2**62) if before is not None else None
-    return timeline_page(session, customer, limit=limit, cursor=cursor).entries
+    return timeline_page(session, customer, viewer=viewer, limit=limit, cursor=cursor).entries
 
 
 def timeline_page(
@@ -171,12 +183,16 @@ def timeline_page(
     customer: Customer | None = None,
     filters: TimelineFilter | None = None,
     *,
+    viewer: Viewer,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TimelinePage:
-    """One page of a customer's timeline (or everyone's), filtered, newest first."""
+    """One page of a customer's timeline (or everyone's), filtered, newest first: what
+    ``viewer`` may see."""
     query = select(Interaction).order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
     conditions = list(_conditions(filters or TimelineFilter()))
+    if not viewer.is_admin:
+        conditions.append(visible_to(viewer))
     position = decode_cursor(cursor) if cursor else None
     if customer is not None:
         # the page's ids first, from the (customer, time) indexes of participants
@@ -188,7 +204,7 @@ def timeline_page(
         if position is not None:
             query = query.where(_before(Interaction.occurred_at, Interaction.id, position))
     rows = list(session.scalars(_with_details(query.limit(limit + 1))))
-    entries = [_entry(i) for i in rows[:limit]]
+    entries = _entries(session, rows[:limit])
     more = len(rows) > limit
     return TimelinePage(
         entries, encode_cursor(entries[-1].occurred_at, entries[-1].id) if more else None
@@ -210,28 +226,51 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursorError(f"not a page cursor: {cursor[:40]!r}") from None
 
 
-def get_entry(session: Session, interaction_id: int) -> TimelineEntry | None:
-    """One entry by id, with its participants and files."""
-    query = select(Interaction).where(Interaction.id == interaction_id)
+def get_entry(session: Session, interaction_id: int, *, viewer: Viewer) -> TimelineEntry | None:
+    """One entry by id, with its participants and files; None when there is none that
+    ``viewer`` may see."""
+    query = select(Interaction).where(Interaction.id == interaction_id, visible_to(viewer))
     found = session.scalars(_with_details(query)).first()
-    return _entry(found) if found is not None else None
+    return _entries(session, [found])[0] if found is not None else None
+
+
+def thread_entries(
+    session: Session, thread_key: str, *, viewer: Viewer, limit: int = 200
+) -> list[TimelineEntry]:
+    """The interactions of one thread that ``viewer`` may see, oldest first."""
+    query = (
+        select(Interaction)
+        .where(Interaction.thread_key == thread_key, visible_to(viewer))
+        .order_by(Interaction.occurred_at, Interaction.id)
+        .limit(limit)
+    )
+    return _entries(session, list(session.scalars(_with_details(query))))
 
 
 def activity_by_month(
-    session: Session, customer: Customer, months: int = 24, today: date | None = None
+    session: Session,
+    customer: Customer,
+    months: int = 24,
+    today: date | None = None,
+    *,
+    viewer: Viewer,
 ) -> list[tuple[str, int]]:
-    """Interactions per month for the last ``months`` months, oldest first ("2026-03", n)."""
+    """Interactions per month for the last ``months`` months, oldest first ("2026-03", n),
+    counting what ``viewer`` may see."""
     today = today or datetime.now(UTC).date()
     first = date(today.year, today.month, 1)
     for _ in range(months - 1):
         first = (first - timedelta(days=1)).replace(day=1)
     start = datetime(first.year, first.month, 1, tzinfo=UTC)
-    arms = [
-        select(Participant.interaction_id, Participant.occurred_at).where(
+    arms = []
+    for link in _links(customer):
+        arm = select(Participant.interaction_id, Participant.occurred_at).where(
             link, Participant.occurred_at >= start
         )
-        for link in _links(customer)
-    ]
+        if not viewer.is_admin:
+            arm = arm.join(Interaction, Interaction.id == Participant.interaction_id)
+            arm = arm.where(visible_to(viewer))
+        arms.append(arm)
     linked = union(*arms).subquery()
     if session.get_bind().dialect.name == "postgresql":
         month = func.to_char(func.timezone("UTC", linked.c.occurred_at), "YYYY-MM")
@@ -345,7 +384,20 @@ def _participant(p: Participant) -> dict[str, Any]:
     }
 
 
-def _entry(interaction: Interaction) -> TimelineEntry:
+def _entries(session: Session, rows: Sequence[Interaction]) -> list[TimelineEntry]:
+    owner_ids = {i.owner_id for i in rows if i.owner_id is not None}
+    owners: dict[int, str] = {}
+    if owner_ids:
+        owners = {
+            uid: name
+            for uid, name in session.execute(
+                select(User.id, User.name).where(User.id.in_(owner_ids))
+            )
+        }
+    return [_entry(i, owners.get(i.owner_id, "") if i.owner_id else "") for i in rows]
+
+
+def _entry(interaction: Interaction, owner: str = "") -> TimelineEntry:
     customers: dict[tuple[str, int], Customer] = {}
     for p in interaction.participants:
         if p.person is not None:
@@ -388,4 +440,7 @@ def _entry(interaction: Interaction) -> TimelineEntry:
         has_html=bool(interaction.body_html),
         created_by=interaction.created_by,
         meeting=meeting,
+        visibility=interaction.visibility,
+        owner_id=interaction.owner_id,
+        owner=owner,
     )

@@ -19,7 +19,8 @@ from crm.normalize import InvalidValueError
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
 from crm.vcardimport import import_contacts
-from sync import clicarddav, cligraph, cliweb, cliworker, dryrun, output
+from crm.visibility import Viewer
+from sync import clicarddav, cligraph, cliperson, cliprivacy, cliweb, cliworker, dryrun, output
 from sync.clicontext import Context, _user_errors
 from sync.logfields import JsonFormatter
 from sync.runner import Runner, match_policy
@@ -156,7 +157,7 @@ def timeline_cmd(obj: Context, customer: str | None, limit: int, as_json: bool) 
             who = find_customer(session, customer) if customer else None
         except UnknownCustomerError as exc:
             raise click.ClickException(str(exc)) from None
-        entries = timeline(session, who, limit=limit)
+        entries = timeline(session, who, viewer=Viewer.everyone(), limit=limit)
     if as_json:
         for entry in entries:
             click.echo(json.dumps(output.entry_json(entry), ensure_ascii=False))
@@ -241,6 +242,8 @@ cliweb.register(main)
 clicarddav.register(main)
 cligraph.register(main)
 cliworker.register(main)
+cliperson.register(main)
+cliprivacy.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

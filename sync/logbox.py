@@ -7,7 +7,7 @@
   one MIME parser), or an inline forward as Outlook, Thunderbird, Apple Mail and Gmail
   write it (:mod:`crm.forwards`). The original's sender, recipients, date and subject
   are logged; an inline original has no Message-ID, so it is found again by sender,
-  subject and minute (:func:`crm.ingest.fuzzy_keys`).
+  subject and minute (:func:`crm.ingest.fuzzy_key`).
 - Only mail from a known staff address is taken, and where the server added
   ``Authentication-Results``, only with a DKIM or SPF pass for the sender's domain.
   Anything else is quarantined with the reason.
@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from adapters.mimetext import html_to_text
 from adapters.records import ItemFailure, MailRecord
 from crm.authresults import sender_verdict
 from crm.forwards import InlineForward, filing_hint, find_inline_forward
-from crm.ingest import FORWARD_KEY, storage_key
+from crm.ingest import FORWARD_KEY, fuzzy_key, storage_key
 from crm.matching import MatchPolicy
 from crm.normalize import email_key
 
@@ -120,11 +119,9 @@ def _originals(record: MailRecord, policy: MatchPolicy) -> tuple[list[MailRecord
 
 def _inline_original(record: MailRecord, forward: InlineForward) -> MailRecord:
     when = forward.occurred_at or record.occurred_at
-    subject = " ".join(forward.subject.split()).casefold()
-    basis = f"{email_key(forward.sender.email)}\n{subject}\n{when:%Y%m%d%H%M}"
     return replace(
         record,
-        dedupe_key=FORWARD_KEY + hashlib.sha256(basis.encode("utf-8", "replace")).hexdigest(),
+        dedupe_key=FORWARD_KEY + fuzzy_key(forward.sender.email, forward.subject, when),
         message_id=None,
         subject=forward.subject,
         sender=forward.sender,

@@ -17,7 +17,7 @@ from crm.timeline import Customer, activity_by_month
 from web import db
 from web.auth import role_required
 from web.filters import customer_url, page_number
-from web.timeline import FilterForm, load_page
+from web.timeline import FilterForm, current_viewer, load_page
 
 bp = Blueprint("customers", __name__)
 PER_PAGE = 25
@@ -36,7 +36,9 @@ def home() -> ResponseReturnValue:
 def index() -> ResponseReturnValue:
     query = request.args.get("q", "")
     page_no = page_number(request.args.get("page"))
-    found = search_customers(db.session(), query, page=page_no, per_page=PER_PAGE)
+    found = search_customers(
+        db.session(), query, viewer=current_viewer(), page=page_no, per_page=PER_PAGE
+    )
     return render_template("customers.html", query=query, found=found)
 
 
@@ -84,7 +86,9 @@ def _customer_page(customer: Customer, **master: object) -> ResponseReturnValue:
     session = db.session()
     form = FilterForm(request.args)
     page = load_page(form, customer)
-    activity = activity_by_month(session, customer) if not form.cursor else []
+    activity = (
+        activity_by_month(session, customer, viewer=current_viewer()) if not form.cursor else []
+    )
     return render_template(
         "customer.html",
         customer=customer,

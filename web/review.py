@@ -24,6 +24,7 @@ from crm.review import (
     sample_subjects,
 )
 from crm.search import search_customers
+from crm.visibility import Viewer
 from web import db
 from web.auth import admins_only
 from web.filters import customer_url, page_number, settings
@@ -69,7 +70,7 @@ def queue() -> ResponseReturnValue:
 def choose(item_id: int) -> ResponseReturnValue:
     item = _item(item_id)
     query = request.args.get("q", "").strip() or domain_of(item.email)
-    found = search_customers(db.session(), query, per_page=20)
+    found = search_customers(db.session(), query, viewer=Viewer.everyone(), per_page=20)
     return render_template(
         "review_assign.html", item=item, query=query, found=found, form=AssignForm()
     )

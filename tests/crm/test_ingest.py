@@ -17,8 +17,11 @@ from crm.models import Document, Interaction, InteractionSource, Participant, Re
 from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.syncstate import ensure_account
 from crm.timeline import Customer, find_customer, timeline
+from crm.visibility import Viewer
 from sync.runner import in_transaction
 from tests.crm.helpers import POLICY, T0, customers, ingest, mail, series
+
+EVERYONE = Viewer.everyone()
 
 
 def count(session: Session, model: type) -> int:
@@ -129,18 +132,22 @@ def test_unmatched_mail_is_stored_and_relinked_after_assignment(
     [item] = open_items(session)
     assert (item.email, item.interaction_count) == ("ceo@unknown-startup.io", 3)
     greta = Customer("person", ids["greta"], "Greta Hansen")
-    assert timeline(session, greta) == []
+    assert timeline(session, greta, viewer=EVERYONE) == []
 
     done = assign_address(session, "ceo@unknown-startup.io", POLICY, person_id=ids["greta"])
     session.commit()
     assert (done.participants, done.review_items_closed) == (3, 1)
-    assert [e.subject for e in timeline(session, greta)] == ["Pitch 2", "Pitch 1", "Pitch 0"]
+    assert [e.subject for e in timeline(session, greta, viewer=EVERYONE)] == [
+        "Pitch 2",
+        "Pitch 1",
+        "Pitch 0",
+    ]
     assert open_items(session) == []
     # new mail from that address now matches at once
     ingest(
         session, [mail("ceo@unknown-startup.io", ["alice@example.com"], message_id="n@s")], tmp_path
     )
-    assert len(timeline(session, greta)) == 4
+    assert len(timeline(session, greta, viewer=EVERYONE)) == 4
 
 
 def test_assigning_to_an_organization_is_a_rule(session: Session, tmp_path: Path) -> None:
@@ -153,7 +160,7 @@ def test_assigning_to_an_organization_is_a_rule(session: Session, tmp_path: Path
     participant = session.scalars(select(Participant).where(Participant.role == "from")).one()
     assert (participant.organization_id, participant.match_reason) == (ids["nordwind"], "rule")
     org = find_customer(session, "nordwind-logistik.de")
-    assert [e.subject for e in timeline(session, org)] == ["Angebot"]
+    assert [e.subject for e in timeline(session, org, viewer=EVERYONE)] == ["Angebot"]
 
 
 def test_import_after_mail_relinks_backlog(session: Session, tmp_path: Path) -> None:
@@ -168,7 +175,7 @@ def test_import_after_mail_relinks_backlog(session: Session, tmp_path: Path) -> 
     session.commit()
     assert relinked.participants == 1
     greta = find_customer(session, "greta.hansen@nordwind-logistik.de")
-    assert len(timeline(session, greta)) == 1
+    assert len(timeline(session, greta, viewer=EVERYONE)) == 1
     assert session.scalars(select(ReviewItem.status)).one() == "assigned"
 
 
@@ -311,10 +318,10 @@ def test_organization_timeline_includes_its_people_newest_first(
         tmp_path,
     )
     org = find_customer(session, "Nordwind Logistik GmbH")
-    entries = timeline(session, org)
+    entries = timeline(session, org, viewer=EVERYONE)
     assert [e.subject for e in entries] == ["Mail 2", "Mail 1", "Mail 0"]
     assert entries[0].customers[0].name in {"Greta Hansen", "Nordwind Logistik GmbH"}
-    assert len(timeline(session, None)) == 5
+    assert len(timeline(session, None, viewer=EVERYONE)) == 5
 
 
 def test_hostile_text_is_stored(session: Session, tmp_path: Path) -> None:

@@ -51,3 +51,43 @@ def test_postgresql_compresses_bodies_with_lz4(engine: Engine) -> None:
             ).all()
         )
     assert methods == {"body_text": "l", "body_html": "l"}
+
+
+def test_mail_stays_searchable_across_the_privacy_migration(tmp_path: Path) -> None:
+    """0010 adds columns to interactions; on SQLite a copy of the table would drop the
+    full-text triggers, and mail stored afterwards would never be found."""
+    from alembic import command
+
+    from crm.schema import _config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'fts.db'}")
+    schema.upgrade(engine, "0009")
+
+    def store_and_find(word: str) -> list[int]:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO interactions (kind, direction, occurred_at, subject, body_text,"
+                    " body_html, dedupe_key, thread_key, is_bulk, size, defects, created_at,"
+                    " created_by, location, status, all_day, is_private) VALUES ('email',"
+                    " 'inbound', '2026-03-02 09:30:00', :w, 'text', '', :w, :w, 0, 1, '',"
+                    " '2026-03-02 09:30:00', '', '', '', 0, 0)"
+                ),
+                {"w": word},
+            )
+            return list(
+                connection.scalars(
+                    text("SELECT rowid FROM interactions_fts WHERE interactions_fts MATCH :w"),
+                    {"w": word},
+                )
+            )
+
+    assert store_and_find("Seefracht")
+    schema.upgrade(engine)
+    assert store_and_find("Kranbau")
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    assert store_and_find("Zollamt")
+    engine.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from crm.customers import add_note
 from crm.timeline import Customer, TimelineFilter, activity_by_month, timeline_page
+from crm.visibility import Viewer
 from tests.crm.helpers import customers, ingest, mail
 
 START = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -54,7 +55,9 @@ def _history(session, tmp_path) -> dict[str, int]:
 def _all_pages(session, customer, filters=None, size=7) -> list[str]:
     subjects, cursor = [], None
     while True:
-        page = timeline_page(session, customer, filters, limit=size, cursor=cursor)
+        page = timeline_page(
+            session, customer, filters, viewer=Viewer.everyone(), limit=size, cursor=cursor
+        )
         subjects += [e.subject for e in page.entries]
         if page.next_cursor is None:
             return subjects
@@ -90,8 +93,15 @@ def test_a_note_joins_the_timeline_and_the_activity(session, tmp_path) -> None:
     greta = Customer("person", ids["greta"], "Greta")
     add_note(session, greta, "Rückruf erbeten", "staff")
     session.commit()
-    assert timeline_page(session, greta, limit=1).entries[0].subject == "Rückruf erbeten"
+    assert (
+        timeline_page(session, greta, viewer=Viewer.everyone(), limit=1).entries[0].subject
+        == "Rückruf erbeten"
+    )
     nordwind = Customer("organization", ids["nordwind"], "Nordwind")
-    activity = dict(activity_by_month(session, nordwind, months=12, today=date(2026, 1, 31)))
+    activity = dict(
+        activity_by_month(
+            session, nordwind, months=12, today=date(2026, 1, 31), viewer=Viewer.everyone()
+        )
+    )
     assert activity["2026-01"] == 47  # 24 G + 23 D, each counted once
     assert activity["2025-12"] == 0 and len(activity) == 12
