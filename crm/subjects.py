@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -507,37 +507,21 @@ def erase_subject(session: Session, archive: Archive, plan: ErasePlan, actor: st
             f"{plan.email}: more is stored than the plan showed ({', '.join(grown)}); "
             "look at the plan again"
         )
-    for part in chunked(current.participant_ids):
-        session.execute(
-            delete(Participant)
-            .where(Participant.id.in_(part))
-            .execution_options(synchronize_session=False)
-        )
-    # sources, participants and attachments go with them (ON DELETE CASCADE)
-    for part in chunked([i.id for i in current.deleted]):
-        session.execute(
-            delete(Interaction)
-            .where(Interaction.id.in_(part))
-            .execution_options(synchronize_session=False)
-        )
-    for digests in chunked(current.documents):
-        session.execute(
-            delete(Document)
-            .where(Document.sha256.in_(digests))
-            .execution_options(synchronize_session=False)
-        )
-    for part in chunked(current.review_item_ids):
-        session.execute(
-            delete(ReviewItem)
-            .where(ReviewItem.id.in_(part))
-            .execution_options(synchronize_session=False)
-        )
-    for part in chunked(current.quarantine_ids):
-        session.execute(
-            delete(QuarantineItem)
-            .where(QuarantineItem.id.in_(part))
-            .execution_options(synchronize_session=False)
-        )
+    # an interaction's sources, participants and attachments go with it (ON DELETE CASCADE)
+    doomed: list[tuple[Any, Sequence[Any]]] = [
+        (Participant.id, current.participant_ids),
+        (Interaction.id, [i.id for i in current.deleted]),
+        (Document.sha256, current.documents),
+        (ReviewItem.id, current.review_item_ids),
+        (QuarantineItem.id, current.quarantine_ids),
+    ]
+    for column, values in doomed:
+        for part in chunked(list(values)):
+            session.execute(
+                delete(column.class_)
+                .where(column.in_(part))
+                .execution_options(synchronize_session=False)
+            )
     session.expire_all()
     # people through the ORM: crm.changes leaves a tombstone for the CardDAV export
     for person_id, _ in current.people:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from crm.db import will_write
 from crm.models import User
@@ -80,20 +83,10 @@ def user_add(obj: Context, name: str, role: str, password_stdin: bool, email: st
 @click.pass_obj
 def user_password(obj: Context, name: str, password_stdin: bool) -> None:
     """Set a new password for NAME (ends that user's sessions)."""
-    from sqlalchemy import select
-
     with _user_errors():
         sessions = obj.sessions()
     password = _read_password(password_stdin)
-    with sessions.begin() as session:
-        will_write(session)
-        user = session.scalars(select(User).where(User.name == name)).first()
-        if user is None:
-            raise click.ClickException(f"no user named {name!r}")
-        try:
-            set_password(session, user, password)
-        except UserError as exc:
-            raise click.ClickException(str(exc)) from None
+    _change_user(sessions, name, lambda session, user: set_password(session, user, password))
     click.echo(f"password of {name} changed")
 
 
@@ -104,20 +97,25 @@ def user_password(obj: Context, name: str, password_stdin: bool) -> None:
 def user_email(obj: Context, name: str, address: str) -> None:
     """Set the mail address of NAME ("" clears it): what they send to the logging mailbox
     is logged as theirs, and their privacy rules apply to it."""
-    from sqlalchemy import select
-
     with _user_errors():
         sessions = obj.sessions()
+    _change_user(sessions, name, lambda session, user: set_email(session, user, address))
+    click.echo(f"mail address of {name}: {address or '(none)'}")
+
+
+def _change_user(
+    sessions: sessionmaker[Session], name: str, change: Callable[[Session, User], None]
+) -> None:
+    """``change`` the user called ``name`` in one transaction; its refusal as the error."""
     with sessions.begin() as session:
         will_write(session)
         user = session.scalars(select(User).where(User.name == name)).first()
         if user is None:
             raise click.ClickException(f"no user named {name!r}")
         try:
-            set_email(session, user, address)
+            change(session, user)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"mail address of {name}: {address or '(none)'}")
 
 
 @user_group.command("list")
