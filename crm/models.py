@@ -7,7 +7,7 @@ created and upgraded by Alembic (crm/migrations); never by ``create_all``.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -90,6 +90,11 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(255))
     notes: Mapped[str] = mapped_column(Text, default="")
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    #: payment and tax ids, validated at entry (crm.validation): IBAN and BIC compact,
+    #: the VAT id with its country prefix
+    iban: Mapped[str] = mapped_column(String(34), default="", server_default="")
+    bic: Mapped[str] = mapped_column(String(11), default="", server_default="")
+    vat_id: Mapped[str] = mapped_column(String(20), default="", server_default="")
     #: the member of staff who looks after this customer (address books by owner)
     owner_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
@@ -154,6 +159,9 @@ class Person(Base):
     title: Mapped[str] = mapped_column(String(255), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
     external_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    iban: Mapped[str] = mapped_column(String(34), default="", server_default="")
+    bic: Mapped[str] = mapped_column(String(11), default="", server_default="")
+    vat_id: Mapped[str] = mapped_column(String(20), default="", server_default="")
     website: Mapped[str] = mapped_column(String(512), default="")
     street: Mapped[str] = mapped_column(String(255), default="")
     locality: Mapped[str] = mapped_column(String(128), default="")
@@ -529,8 +537,25 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    #: the day of the last follow-up digest mailed to the user (one a day)
+    last_digest_on: Mapped[date | None]
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'staff', 'viewer')", name="role"),)
+
+
+class ApiToken(Base):
+    """A token for the JSON API (``Authorization: Bearer ...``): only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
 
 
 class LoginThrottle(Base):
@@ -720,6 +745,83 @@ class QuarantineItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("account_id", "collection", "remote_id"),)
+
+
+class FollowUp(Base):
+    """A follow-up (Wiedervorlage): get back to a customer by a day.
+
+    ``waiting_for_reply``: it closes itself when the customer's reply is synced.
+    """
+
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the VTODO's UID in the CalDAV task list
+    uid: Mapped[str] = mapped_column(String(64), default=new_uid, unique=True)
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    #: the timeline entry it was made from
+    interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), index=True
+    )
+    assignee_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    due_on: Mapped[date]
+    note: Mapped[str] = mapped_column(Text, default="")
+    #: open | done | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    waiting_for_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+    #: who or what closed it: a user name, or "reply" (with the reply's interaction id)
+    closed_by: Mapped[str] = mapped_column(String(128), default="")
+    closed_by_interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL")
+    )
+
+    __table_args__ = (
+        CheckConstraint("person_id IS NOT NULL OR organization_id IS NOT NULL", name="owner"),
+        CheckConstraint("status IN ('open', 'done', 'cancelled')", name="status"),
+        Index("ix_follow_ups_assignee_status_due", "assignee_id", "status", "due_on"),
+    )
+
+
+class CustomerMerge(Base):
+    """Two records of one customer made one: which was kept, which went, who did it."""
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # person | organization
+    kept_id: Mapped[int] = mapped_column(Integer, index=True)
+    merged_id: Mapped[int] = mapped_column(Integer)
+    #: the merged record's vCard UID (CardDAV clients saw it deleted)
+    merged_uid: Mapped[str] = mapped_column(String(64))
+    merged_name: Mapped[str] = mapped_column(String(255))
+    merged_by: Mapped[str] = mapped_column(String(128))
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: JSON: what moved over (addresses, phones, links, follow-ups, sources)
+    details: Mapped[str] = mapped_column(Text, default="")
+
+
+class DuplicateDismissal(Base):
+    """An admin's "these two are different customers": never proposed again."""
+
+    __tablename__ = "duplicate_dismissals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # person | organization
+    first_id: Mapped[int] = mapped_column(Integer)  # the smaller id
+    second_id: Mapped[int] = mapped_column(Integer)
+    dismissed_by: Mapped[str] = mapped_column(String(128))
+    dismissed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("kind", "first_id", "second_id"),)
 
 
 class PrivacyRule(Base):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from stdnum import bic, iban, vatin
+from stdnum.exceptions import ValidationError
 
 
 class InvalidValueError(ValueError):
@@ -68,3 +70,39 @@ def phone_e164(number: str, default_region: str) -> str:
             "phone", number, f"not a valid phone number (region {default_region})"
         )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def valid_iban(value: str) -> str:
+    """An IBAN a person entered (spaces allowed), checked (country format and the
+    ISO 7064 check digits) and compact: ``DE89370400440532013000``."""
+    try:
+        return str(iban.validate(value))
+    except ValidationError as exc:
+        raise InvalidValueError("IBAN", value, _why(exc)) from None
+
+
+def valid_bic(value: str) -> str:
+    """A BIC (SWIFT code) of 8 or 11 characters, upper-case: ``COBADEFFXXX``."""
+    try:
+        return str(bic.validate(value))
+    except ValidationError as exc:
+        raise InvalidValueError("BIC", value, _why(exc)) from None
+
+
+def valid_vat_id(value: str) -> str:
+    """A VAT identification number with its country prefix (``DE136695976``), checked
+    by that country's rules (python-stdnum's ``vatin``); compact, upper-case."""
+    try:
+        return str(vatin.validate(value))
+    except ValidationError as exc:
+        raise InvalidValueError("VAT id", value, _why(exc)) from None
+
+
+def _why(exc: ValidationError) -> str:
+    """python-stdnum's reason in plain words."""
+    return {
+        "InvalidChecksum": "the check digits do not match: a typing error?",
+        "InvalidLength": "it has the wrong number of characters",
+        "InvalidFormat": "it is not written the way this kind of number is",
+        "InvalidComponent": "a part of it (country, bank or check code) is not valid",
+    }.get(type(exc).__name__, str(exc) or "not valid")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: the newest revision in crm/migrations/versions
-HEAD = "0010"
+HEAD = "0011"
 
 
 def _config() -> Config:
