@@ -50,6 +50,7 @@ def build_app(config: Config, sessions: sessionmaker[Session]) -> Flask:
         secret_box=box,
         archive_path=config.archive.path,
         match_policy=match_policy(config),
+        default_region=config.crm.default_region,
         behind_proxy=config.web.behind_proxy,
         test_connection=lambda kind, values, password: probe(config, kind, values, password),
         check_settings=lambda kind, values: check_settings(config, kind, values),

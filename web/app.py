@@ -16,6 +16,7 @@ from web import (
     accounts,
     addressbooks,
     auth,
+    customeredit,
     customers,
     db,
     filters,
@@ -56,6 +57,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
     filters.init_app(app)
     blueprints = (
         customers.bp,
+        customeredit.bp,
         timeline.bp,
         review.bp,
         status.bp,

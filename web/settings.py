@@ -56,6 +56,8 @@ class WebSettings:
     secret_box: SecretBox
     archive_path: Path
     match_policy: MatchPolicy = field(default_factory=MatchPolicy)
+    #: phone numbers written without +CC are read in this region (``[crm] default_region``)
+    default_region: str = "DE"
     #: trust X-Forwarded-* from a reverse proxy on this machine
     behind_proxy: bool = False
     #: tests: CSRF checks off (the route tests keep them on and send tokens)
