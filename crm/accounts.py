@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.models import Account, FolderStatus, SyncCursor, SyncRequest, SyncRun
 
 
@@ -93,6 +94,7 @@ def add_web_account(
     settings: dict[str, Any],
     secret: bytes | None,
     interval_seconds: float | None,
+    actor: str = "system",
 ) -> Account:
     """A new account added in the web view; :class:`AccountError` if the name is taken."""
     if session.scalars(select(Account.id).where(Account.name == name)).first() is not None:
@@ -108,6 +110,7 @@ def add_web_account(
     )
     session.add(account)
     session.flush()
+    audit.record(session, actor, "account.create", name, kind=kind, owner=owner)
     return account
 
 
@@ -120,6 +123,7 @@ def update_web_account(
     secret: bytes | None,
     interval_seconds: float | None,
     enabled: bool,
+    actor: str = "system",
 ) -> None:
     """Change a web account; ``secret=None`` keeps the stored password. New settings clear
     "needs attention": the next run tries them."""
@@ -132,15 +136,21 @@ def update_web_account(
     account.enabled = enabled
     account.needs_attention = False
     session.flush()
+    audit.record(
+        session, actor, "account.update", account.name, password_changed=secret is not None
+    )
 
 
-def set_enabled(session: Session, account: Account, enabled: bool) -> None:
+def set_enabled(
+    session: Session, account: Account, enabled: bool, *, actor: str = "system"
+) -> None:
     """Enable or disable a web account."""
     _editable(account)
     account.enabled = enabled
     if enabled:
         account.needs_attention = False
     session.flush()
+    audit.record(session, actor, f"account.{'enable' if enabled else 'disable'}", account.name)
 
 
 def _editable(account: Account) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.models import (
     AddressBook,
     Card,
@@ -113,7 +114,14 @@ def get_book(session: Session, slug: str) -> Book | None:
 
 
 def add_book(
-    session: Session, slug: str, name: str, kind: str, value: str, roles: Sequence[str]
+    session: Session,
+    slug: str,
+    name: str,
+    kind: str,
+    value: str,
+    roles: Sequence[str],
+    *,
+    actor: str = "system",
 ) -> Book:
     """A new address book; :class:`UserError` saying what is wrong with the input."""
     slug = slug.strip().lower()
@@ -140,16 +148,18 @@ def add_book(
     )
     session.add(row)
     session.flush()
+    audit.record(session, actor, "addressbook.create", slug, kind=kind, value=value, roles=roles)
     return _book(row)
 
 
-def delete_book(session: Session, slug: str) -> bool:
+def delete_book(session: Session, slug: str, *, actor: str = "system") -> bool:
     """Remove a configured address book (the customers stay); False when there is none."""
     row = session.scalars(select(AddressBook).where(AddressBook.slug == slug)).first()
     if row is None:
         return False
     session.delete(row)
     session.flush()
+    audit.record(session, actor, "addressbook.delete", slug)
     return True
 
 

@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.models import AppPassword, LoginThrottle, User, utcnow
 from crm.users import LoggedIn, UserError, record_failure, throttle_keys
 
@@ -38,7 +39,7 @@ def _digest(password: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()
 
 
-def create(session: Session, user: User, name: str) -> str:
+def create(session: Session, user: User, name: str, *, actor: str = "system") -> str:
     """A new app password of ``user`` named ``name`` (such as "iPhone"); the only time
     the password itself exists. :class:`UserError` for an empty, long or taken name."""
     name = name.strip()
@@ -53,6 +54,7 @@ def create(session: Session, user: User, name: str) -> str:
     password = "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
     session.add(AppPassword(user_id=user.id, name=name, digest=_digest(password)))
     session.flush()
+    audit.record(session, actor, "app_password.create", f"{user.name}: {name}")
     return password
 
 
@@ -67,7 +69,7 @@ def list_for(session: Session, user_id: int) -> list[AppPassword]:
     )
 
 
-def revoke(session: Session, user_id: int, name: str) -> bool:
+def revoke(session: Session, user_id: int, name: str, *, actor: str = "system") -> bool:
     """Delete the user's app password named ``name``; False when there is none."""
     row = session.scalars(
         select(AppPassword).where(AppPassword.user_id == user_id, AppPassword.name == name)
@@ -76,6 +78,7 @@ def revoke(session: Session, user_id: int, name: str) -> bool:
         return False
     session.delete(row)
     session.flush()
+    audit.record(session, actor, "app_password.revoke", f"user {user_id}: {name}")
     return True
 
 

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from crm import audit
 from crm.matching import MatchPolicy
 from crm.models import (
     ContactPoint,
@@ -90,6 +91,7 @@ def add_note(session: Session, customer: Customer, text: str, author: str) -> In
     )
     session.add(note)
     session.flush()
+    audit.record(session, author, "note.create", f"{customer.kind} {customer.id}", note=note.id)
     return note
 
 
@@ -100,6 +102,7 @@ def create_person_for_address(
     policy: MatchPolicy,
     *,
     with_organization: bool = True,
+    actor: str = "system",
 ) -> tuple[Person, Relinked]:
     """A new person owning ``email``; with ``with_organization`` they join the organization
     owning the address's domain, or a new one named after the domain (never for free
@@ -113,6 +116,14 @@ def create_person_for_address(
     person.contact_points.append(ContactPoint(kind="email", value=email, original=email))
     session.add(person)
     session.flush()
+    audit.record(
+        session,
+        actor,
+        "person.create",
+        f"person {person.id} {person.display_name}",
+        email=email,
+        organization=org.id if org is not None else None,
+    )
     emails = [email]
     if org is not None:  # the whole domain's queue entries may now resolve
         emails += session.scalars(

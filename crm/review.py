@@ -15,6 +15,7 @@ from sqlalchemy import CursorResult, Insert, Update, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.matching import MatchPolicy, Resolver
 from crm.models import (
     ContactPoint,
@@ -106,6 +107,7 @@ def assign_address(
     *,
     person_id: int | None = None,
     organization_id: int | None = None,
+    actor: str = "system",
 ) -> Relinked:
     """The address belongs to a person (becomes their contact point) or to an organization
     (a rule). Stored mail is re-linked."""
@@ -120,10 +122,15 @@ def assign_address(
     else:
         raise InvalidValueError("assignment", email, "name a person or an organization")
     session.flush()
-    return apply_to_backlog(session, policy, [email])
+    done = apply_to_backlog(session, policy, [email])
+    customer = f"person {person_id}" if person_id is not None else f"organization {organization_id}"
+    audit.record(session, actor, "review.assign", email, to=customer, relinked=done.participants)
+    return done
 
 
-def ignore(session: Session, pattern: str, policy: MatchPolicy) -> Relinked:
+def ignore(
+    session: Session, pattern: str, policy: MatchPolicy, *, actor: str = "system"
+) -> Relinked:
     """Never queue this address (or ``@domain``) again; close its queue entries."""
     pattern = "@" + valid_domain(pattern) if pattern.startswith("@") else email_key(pattern)
     session.add(MatchRule(pattern=pattern, action="ignore"))
@@ -138,7 +145,9 @@ def ignore(session: Session, pattern: str, policy: MatchPolicy) -> Relinked:
         )
     else:
         emails = [pattern]
-    return apply_to_backlog(session, policy, emails)
+    done = apply_to_backlog(session, policy, emails)
+    audit.record(session, actor, "review.ignore", pattern, closed=done.review_items_closed)
+    return done
 
 
 def apply_to_backlog(

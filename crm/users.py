@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.models import LoginThrottle, User, utcnow
 from crm.normalize import InvalidValueError, email_key, valid_email
 
@@ -73,7 +74,9 @@ def check_password_rules(password: str) -> str:
     return password
 
 
-def add_user(session: Session, name: str, password: str, role: str) -> User:
+def add_user(
+    session: Session, name: str, password: str, role: str, *, actor: str = "system"
+) -> User:
     """A new user; :class:`UserError` for a taken or malformed name, an unknown role or a
     weak password."""
     if not _NAME.fullmatch(name):
@@ -87,10 +90,11 @@ def add_user(session: Session, name: str, password: str, role: str) -> User:
     user = User(name=name, password_hash=_hasher.hash(check_password_rules(password)), role=role)
     session.add(user)
     session.flush()
+    audit.record(session, actor, "user.create", name, role=role)
     return user
 
 
-def set_email(session: Session, user: User, email: str) -> None:
+def set_email(session: Session, user: User, email: str, *, actor: str = "system") -> None:
     """Set the user's own mail address ("" clears it); :class:`UserError` when it is not
     a valid address or another user has it. Mail they send to the logging mailbox is
     theirs, and so are their privacy rules for it."""
@@ -104,15 +108,18 @@ def set_email(session: Session, user: User, email: str) -> None:
         )
         if taken is not None:
             raise UserError(f"{email} is the address of user {taken!r} already")
+    if user.email != email:
+        audit.record(session, actor, "user.email", user.name, email=email)
     user.email = email
     session.flush()
 
 
-def set_password(session: Session, user: User, password: str) -> None:
+def set_password(session: Session, user: User, password: str, *, actor: str = "system") -> None:
     """Replace a user's password (the rules apply)."""
     user.password_hash = _hasher.hash(check_password_rules(password))
     user.password_changed_at = utcnow()
     session.flush()
+    audit.record(session, actor, "user.password", user.name)
 
 
 def verify_password(user: User, password: str) -> bool:

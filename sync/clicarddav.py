@@ -14,7 +14,7 @@ from crm.db import will_write
 from crm.models import AppPassword, User
 from crm.users import ROLES, UserError
 from sync import output
-from sync.clicontext import Context, _user_errors
+from sync.clicontext import Context, _user_errors, cli_actor
 from sync.cliweb import user_group
 from sync.config import Config
 
@@ -65,7 +65,7 @@ def _list_app_passwords(sessions: sessionmaker[Session], name: str) -> None:
 def _revoke_app_password(sessions: sessionmaker[Session], name: str, label: str) -> None:
     with sessions.begin() as session:
         will_write(session)  # SQLite: take the write lock first, beside a running server
-        if not apppasswords.revoke(session, _user(session, name).id, label):
+        if not apppasswords.revoke(session, _user(session, name).id, label, actor=cli_actor()):
             raise click.ClickException(f"{name} has no app password named {label!r}")
     click.echo(f"app password {label!r} of {name} revoked")
 
@@ -79,7 +79,7 @@ def _create_app_password(
         user = _user(session, name)
         label = label if label is not None else _free_label(session, user.id)
         try:
-            return label.strip(), apppasswords.create(session, user, label)
+            return label.strip(), apppasswords.create(session, user, label, actor=cli_actor())
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
 
@@ -181,7 +181,13 @@ def addressbook_add(
         will_write(session)
         try:
             book = add_book(
-                session, slug, display_name, kind, value or "", list(roles or ALL_ROLES)
+                session,
+                slug,
+                display_name,
+                kind,
+                value or "",
+                list(roles or ALL_ROLES),
+                actor=cli_actor(),
             )
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
@@ -197,6 +203,6 @@ def addressbook_delete(obj: Context, slug: str) -> None:
         sessions = obj.sessions()
     with sessions.begin() as session:
         will_write(session)
-        if not delete_book(session, slug):
+        if not delete_book(session, slug, actor=cli_actor()):
             raise click.ClickException(f"no configured address book named {slug!r}")
     click.echo(f"address book {slug} deleted")

@@ -3,6 +3,7 @@ that a person can fix is reported."""
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,3 +64,11 @@ def _user_errors() -> Iterator[None]:
         where = f" in {exc.source}" if exc.source else ""
         click.echo(f"configuration problems{where}:\n{exc}", err=True)
         sys.exit(2)
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a command: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without an /etc/passwd entry)
+        return "cli"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 
@@ -12,16 +11,12 @@ from crm.archive import Archive
 from crm.db import will_write
 from crm.normalize import email_key
 from crm.subjects import PlanChangedError, erase_plan, erase_subject, export_subject
-from sync.clicontext import Context, _user_errors
+from sync.clicontext import Context, _user_errors, cli_actor
 
 
 def register(main: click.Group) -> None:
     """Add the ``person`` group to ``crmsync``."""
     main.add_command(person)
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 @click.group()
@@ -46,7 +41,7 @@ def export(obj: Context, email: str, out_dir: Path | None) -> None:
     key = email_key(email)
     target = out_dir or Path(f"export-{key}-{date.today().isoformat()}")
     with sessions.begin() as session:
-        summary = export_subject(session, archive, key, target, actor=_actor())
+        summary = export_subject(session, archive, key, target, actor=cli_actor())
     click.echo(f"wrote {summary.json_path}")
     for relative in summary.files:
         click.echo(f"wrote {target / relative}")
@@ -98,7 +93,7 @@ def erase(obj: Context, email: str, yes: bool) -> None:
     with sessions() as session:
         will_write(session)
         try:
-            summary = erase_subject(session, archive, plan, _actor())
+            summary = erase_subject(session, archive, plan, cli_actor())
         except PlanChangedError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(

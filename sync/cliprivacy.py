@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +10,7 @@ from crm.archive import Archive
 from crm.models import PrivacyRule, User
 from crm.normalize import InvalidValueError
 from crm.privacy import KINDS, add_rule, impact, remove_rule, rules_of
-from sync.clicontext import Context, _user_errors
+from sync.clicontext import Context, _user_errors, cli_actor
 
 
 def register(main: click.Group) -> None:
@@ -49,7 +47,7 @@ def add(obj: Context, kind: str, value: str, user_name: str | None, yes: bool) -
     with _user_errors():
         sessions = obj.sessions()
         archive = Archive(obj.config.archive.path)
-    actor = f"cli:{getpass.getuser()}"
+    actor = cli_actor()
     with sessions() as session:
         user_id = _user_id(session, user_name)
         try:
@@ -86,7 +84,7 @@ def remove(obj: Context, rule_id: int) -> None:
         rule = session.get(PrivacyRule, rule_id)
         if rule is None:
             raise click.ClickException(f"there is no rule {rule_id}")
-        remove_rule(session, rule, f"cli:{getpass.getuser()}")
+        remove_rule(session, rule, cli_actor())
     click.echo(f"rule {rule_id} removed")
 
 

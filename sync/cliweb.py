@@ -17,7 +17,7 @@ from crm.models import User
 from crm.secrets import generate_key
 from crm.users import ROLES, UserError, add_user, list_users, set_email, set_password
 from sync import cliworker, output
-from sync.clicontext import Context, _user_errors
+from sync.clicontext import Context, _user_errors, cli_actor
 from sync.config import Config
 from sync.configschema import Invalid, split_listen
 
@@ -71,7 +71,8 @@ def user_add(obj: Context, name: str, role: str, password_stdin: bool, email: st
     with sessions.begin() as session:
         will_write(session)
         try:
-            set_email(session, add_user(session, name, password, role), email)
+            user = add_user(session, name, password, role, actor=cli_actor())
+            set_email(session, user, email, actor=cli_actor())
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"user {name} added with role {role}")
@@ -86,7 +87,11 @@ def user_password(obj: Context, name: str, password_stdin: bool) -> None:
     with _user_errors():
         sessions = obj.sessions()
     password = _read_password(password_stdin)
-    _change_user(sessions, name, lambda session, user: set_password(session, user, password))
+    _change_user(
+        sessions,
+        name,
+        lambda session, user: set_password(session, user, password, actor=cli_actor()),
+    )
     click.echo(f"password of {name} changed")
 
 
@@ -99,7 +104,9 @@ def user_email(obj: Context, name: str, address: str) -> None:
     is logged as theirs, and their privacy rules apply to it."""
     with _user_errors():
         sessions = obj.sessions()
-    _change_user(sessions, name, lambda session, user: set_email(session, user, address))
+    _change_user(
+        sessions, name, lambda session, user: set_email(session, user, address, actor=cli_actor())
+    )
     click.echo(f"mail address of {name}: {address or '(none)'}")
 
 

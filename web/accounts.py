@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
 from crm.accounts import (
     AccountError,
@@ -64,6 +65,7 @@ def new() -> ResponseReturnValue:
                     settings=form.settings(),
                     secret=settings().secret_box.encrypt(password) if password else None,
                     interval_seconds=form.interval_minutes.data * 60.0,
+                    actor=current_user.name,
                 )
                 account.enabled = bool(form.enabled.data)
             except AccountError as exc:
@@ -100,6 +102,7 @@ def edit(account_id: int) -> ResponseReturnValue:
             secret=box.encrypt(password) if password else None,
             interval_seconds=form.interval_minutes.data * 60.0,
             enabled=bool(form.enabled.data),
+            actor=current_user.name,
         )
         session.commit()
         flash(f"Account {account.name} saved.", "info")
@@ -111,7 +114,7 @@ def edit(account_id: int) -> ResponseReturnValue:
 @bp.route("/<int:account_id>/<any(enable, disable):action>", methods=["POST"])
 def toggle(account_id: int, action: str) -> ResponseReturnValue:
     account = _web_account(account_id)  # CSRFProtect checked the token
-    set_enabled(db.session(), account, action == "enable")
+    set_enabled(db.session(), account, action == "enable", actor=current_user.name)
     db.session().commit()
     flash(f"Account {account.name} {action}d.", "info")
     return redirect(url_for("accounts.index"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
@@ -53,6 +54,7 @@ def add() -> ResponseReturnValue:
             form.kind.data,
             form.value.data or "",
             form.roles.data or [],
+            actor=current_user.name,
         )
     except UserError as exc:
         session.rollback()
@@ -65,7 +67,7 @@ def add() -> ResponseReturnValue:
 @bp.route("/<slug>/delete", methods=["POST"])
 def delete(slug: str) -> ResponseReturnValue:
     session = db.session()  # CSRFProtect checked the token
-    if not delete_book(session, slug):
+    if not delete_book(session, slug, actor=current_user.name):
         abort(404, "There is no configured address book by that name.")
     session.commit()
     flash(f"Address book {slug} deleted (the customers in it stay).", "info")

@@ -196,7 +196,7 @@ def change_password() -> ResponseReturnValue:
             status = 400
         else:
             try:
-                set_password(session, user, form.new.data)
+                set_password(session, user, form.new.data, actor=user.name)
             except UserError as exc:
                 form.new.errors.append(str(exc))
                 status = 400

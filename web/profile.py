@@ -76,7 +76,10 @@ def create() -> ResponseReturnValue:
     session = db.session()
     try:
         password = apppasswords.create(
-            session, session.get_one(User, current_user.user_id), form.name.data
+            session,
+            session.get_one(User, current_user.user_id),
+            form.name.data,
+            actor=current_user.name,
         )
     except UserError as exc:
         session.rollback()
@@ -96,7 +99,7 @@ def revoke() -> ResponseReturnValue:
         return _page(AppPasswordForm(formdata=None), status=400)
     session = db.session()
     # Scoped to the logged-in user: another user's app password is never found here.
-    if apppasswords.revoke(session, current_user.user_id, form.name.data):
+    if apppasswords.revoke(session, current_user.user_id, form.name.data, actor=current_user.name):
         session.commit()
         flash(f"App password “{form.name.data}” revoked: the device using it is locked out.")
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, StringField
@@ -90,6 +91,7 @@ def assign(item_id: int) -> ResponseReturnValue:
             settings().match_policy,
             person_id=int(raw_id) if kind == "person" else None,
             organization_id=int(raw_id) if kind == "organization" else None,
+            actor=current_user.name,
         )
     except InvalidValueError as exc:
         session.rollback()
@@ -113,6 +115,7 @@ def create(item_id: int) -> ResponseReturnValue:
             form.display_name.data,
             settings().match_policy,
             with_organization=form.with_organization.data,
+            actor=current_user.name,
         )
     except InvalidValueError as exc:
         session.rollback()
@@ -131,7 +134,7 @@ def ignore_item(item_id: int) -> ResponseReturnValue:
     pattern = "@" + domain_of(item.email) if form.scope.data == "domain" else item.email
     session = db.session()
     try:
-        done = ignore(session, pattern, settings().match_policy)
+        done = ignore(session, pattern, settings().match_policy, actor=current_user.name)
     except InvalidValueError as exc:
         session.rollback()
         flash(f"{pattern}: {exc}", "error")
