@@ -14,8 +14,10 @@ created); else the owner of one of the card's e-mail addresses; else the one cus
 that has one of its phone numbers (E.164; a number several customers share, a
 switchboard, matches nobody). A person's card matches people only, an organization's
 card organizations only. With the ``import`` policy a card that matched nobody is
-looked for as an import row is (the same name at the same organization) before a
-customer is created.
+looked for as an import row is (the same name at the same organization, and the
+duplicate check of :mod:`crm.duplicates`: the same name in another spelling at the same
+organization, an organization's name without its legal form) before a customer is
+created; :attr:`ContactsResult.merged` reports the cards that found one that way.
 
 What a card may change
 ----------------------
@@ -100,7 +102,11 @@ class ContactsResult:
     added something to; ``unchanged``: known customers it added nothing to;
     ``unmatched``: cards of nobody the CRM knows, left alone (``enrich``);
     ``removed``: cards deleted at the source; ``skipped``: values left out, with their
-    reasons; ``problems``: cards not stored at all, with their reasons.
+    reasons; ``problems``: cards not stored at all, with their reasons; ``merged``
+    (``import``): cards of nobody known by UID, address or number that were most likely
+    a stored customer all the same (:mod:`crm.duplicates`: the same name at the same
+    organization, an organization's same name but for its legal form), which they
+    enriched instead of creating a duplicate, with the reason.
     """
 
     created: int = 0
@@ -110,6 +116,7 @@ class ContactsResult:
     removed: int = 0
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -147,10 +154,11 @@ def ingest_contacts(
     now = utcnow()
     for contact in records:
         card = _validated(contact, default_region)
+        merged: list[str] = []
         try:
             with session.begin_nested():
                 outcome = _ingest(
-                    session, card, policy, default_region, account_id, collection, now
+                    session, card, policy, default_region, account_id, collection, now, merged
                 )
                 session.flush()
         except (InvalidValueError, RowError) as exc:
@@ -160,6 +168,7 @@ def ingest_contacts(
         else:
             setattr(result, outcome, getattr(result, outcome) + 1)
             result.skipped.extend(card.skipped)
+            result.merged.extend(f"{contact.remote_id}: {note}" for note in merged)
     gone = list(dict.fromkeys(deleted))
     if gone:
         session.execute(
@@ -222,17 +231,23 @@ def _ingest(
     account_id: int,
     collection: str,
     now: datetime,
+    merged: list[str],
 ) -> str:
-    """Store one card; its outcome: created, enriched, unchanged or unmatched."""
+    """Store one card; its outcome: created, enriched, unchanged or unmatched. With the
+    ``import`` policy, a card that is most likely a stored customer (the duplicate
+    check of :mod:`crm.duplicates`) enriches it, noted in ``merged``."""
     owner = _match(session, card)
     if owner is None and policy == "import":
-        owner = find_customer(session, card.record, default_region=region)
+        found: list[str] = []
+        owner = find_customer(session, card.record, default_region=region, merged=found)
         if owner is not None and not _same_kind(owner, card):
             owner = None
+        elif owner is not None:
+            merged.extend(found)
     if owner is None:
         if policy != "import":
             return "unmatched"
-        owner = _create(session, card, region)
+        owner = _create(session, card, region, merged)
         added = _stated(card, owner)
         outcome = "created"
     else:
@@ -272,7 +287,7 @@ def _match(session: Session, card: _Card) -> Owner | None:
     return next(iter(owners.values())) if len(owners) == 1 else None
 
 
-def _create(session: Session, card: _Card, region: str) -> Owner:
+def _create(session: Session, card: _Card, region: str, merged: list[str]) -> Owner:
     """Create the card's customer (``import``), without addresses others own."""
     kept = []
     for address, original in card.emails:
@@ -289,7 +304,7 @@ def _create(session: Session, card: _Card, region: str) -> Owner:
     if not _address_fits(card, _card_address(card)):
         for name in ("street", "city", "region", "postal_code", "country"):
             setattr(card.record, name, "")
-    _, owner = store_customer(session, card.record, default_region=region)
+    _, owner = store_customer(session, card.record, default_region=region, merged=merged)
     session.flush()
     return owner
 

@@ -62,6 +62,16 @@ the row's ``external_id``; else the one with the same name (case-insensitive);
 else the one owning one of the row's domains. No match: the customer is
 created.
 
+Before a customer is created, :mod:`crm.duplicates` is asked whether the row is
+most likely a stored one all the same: a person with one of the row's phone
+numbers (when the names agree: a colleague's switchboard number is not enough),
+or with the same name in another spelling ("Petersen, Jana", "Dr. Jana
+Petersen") at the same organization; an organization with the same name but
+for case, accents and legal form ("Nordwind Logistik" for "Nordwind Logistik
+GmbH"), the domain of the row's web site, or one of its phone numbers. Such a
+row enriches that customer instead of creating a duplicate, and
+:attr:`ImportReport.merged` says so with the reason.
+
 The counts of :class:`ImportReport` are per row (or card): ``created``,
 ``updated`` (something changed), ``unchanged``; each failed row is one problem.
 """
@@ -80,6 +90,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from crm.duplicates import existing_organization, existing_person
 from crm.models import ContactPoint, CustomerCategory, Organization, OrganizationDomain, Person
 from crm.normalize import InvalidValueError, phone_e164, valid_domain, valid_email
 
@@ -122,12 +133,20 @@ class ImportProblem:
 
 @dataclass
 class ImportReport:
-    """What an import did: rows (cards) created, updated, unchanged, and what failed."""
+    """What an import did: rows (cards) created, updated, unchanged, and what failed.
+
+    ``merged``: rows that matched no customer by the rules of "Who a row is" but were
+    most likely a stored one (:mod:`crm.duplicates`: the same phone number, the same name
+    in the same organization, an organization's same name or domain), which the row
+    enriched instead of creating a duplicate; each with the reason. Those rows are
+    counted as updated or unchanged.
+    """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     problems: list[ImportProblem] = field(default_factory=list)
+    merged: list[ImportProblem] = field(default_factory=list)
 
     def count(self, outcome: Outcome) -> None:
         """Count one stored row."""
@@ -215,6 +234,8 @@ def log_report(name: str, report: ImportReport) -> None:
         report.unchanged,
         len(report.problems),
     )
+    for note in report.merged:
+        log.info("imported %s: %s", name, note)
 
 
 def import_csv(
@@ -237,9 +258,12 @@ def store_records(
         if isinstance(item, ImportProblem):
             report.problems.append(item)
             continue
+        merged: list[str] = []
         try:
             with session.begin_nested():
-                outcome = _store(session, item, default_region)
+                outcome, _ = store_customer(
+                    session, item, default_region=default_region, merged=merged
+                )
                 session.flush()
         except (InvalidValueError, RowError) as exc:
             report.problems.append(ImportProblem(item.line, str(exc)))
@@ -247,6 +271,7 @@ def store_records(
             report.problems.append(ImportProblem(item.line, f"not stored: {exc.orig}"))
         else:
             report.count(outcome)
+            report.merged.extend(ImportProblem(item.line, note) for note in merged)
     return report
 
 
@@ -318,32 +343,42 @@ def _split(cell: str) -> list[str]:
 # -- validating and storing one record -------------------------------------------------
 
 
-def _store(session: Session, record: CustomerRecord, region: str) -> Outcome:
-    """Create or update the customer of one record."""
-    return store_customer(session, record, default_region=region)[0]
-
-
 def store_customer(
-    session: Session, record: CustomerRecord, *, default_region: str
+    session: Session,
+    record: CustomerRecord,
+    *,
+    default_region: str,
+    merged: list[str] | None = None,
 ) -> tuple[Outcome, Owner]:
     """Create or update the customer of one record (no savepoint); and that customer.
 
-    Raises :class:`RowError` or :class:`InvalidValueError` when the record cannot be stored.
+    A record that is most likely a stored customer (:mod:`crm.duplicates`) updates it;
+    ``merged`` gets a line saying so. Raises :class:`RowError` or
+    :class:`InvalidValueError` when the record cannot be stored.
     """
+    notes = merged if merged is not None else []
     checked = _check(record, default_region)
     if record.kind == "organization":
-        return _store_organization(session, record, checked)
-    return _store_person(session, record, checked)
+        return _store_organization(session, record, checked, notes)
+    return _store_person(session, record, checked, notes)
 
 
-def find_customer(session: Session, record: CustomerRecord, *, default_region: str) -> Owner | None:
-    """The stored customer a record describes ("Who a row is"), creating nothing.
+def find_customer(
+    session: Session,
+    record: CustomerRecord,
+    *,
+    default_region: str,
+    merged: list[str] | None = None,
+) -> Owner | None:
+    """The stored customer a record describes ("Who a row is", then the likely one of
+    :mod:`crm.duplicates`, noted in ``merged``), creating nothing.
 
     Raises :class:`RowError` or :class:`InvalidValueError` as :func:`store_customer` does.
     """
+    notes = merged if merged is not None else []
     checked = _check(record, default_region)
     if record.kind == "organization":
-        return _find_organization(session, record, checked.domains)
+        return _find_organization(session, record, checked, notes)
     org = None
     if record.organization:
         same_name = select(Organization).where(
@@ -352,9 +387,11 @@ def find_customer(session: Session, record: CustomerRecord, *, default_region: s
         org = _one_or_none(
             session.scalars(same_name).all(), f"several organizations named {record.organization!r}"
         )
+        if org is None:
+            org = _likely_organization(session, record.organization, notes)
         if org is None:  # nobody works at an organization that does not exist yet
-            return _find_person(session, record, checked, "", None)
-    return _find_person(session, record, checked, _display_name(record), org)
+            return _find_person(session, record, checked, "", None, notes)
+    return _find_person(session, record, checked, _display_name(record), org, notes)
 
 
 def _check(record: CustomerRecord, region: str) -> _Checked:
@@ -373,7 +410,7 @@ def _check(record: CustomerRecord, region: str) -> _Checked:
 
 
 def _store_person(
-    session: Session, record: CustomerRecord, checked: _Checked
+    session: Session, record: CustomerRecord, checked: _Checked, notes: list[str]
 ) -> tuple[Outcome, Person]:
     """Create or update a person, their organization, addresses and numbers."""
     if checked.domains:
@@ -381,15 +418,22 @@ def _store_person(
     display = _display_name(record)
     if not display and not checked.emails:
         raise RowError("neither a name nor an e-mail address")
-    org, org_created = _organization_named(session, record.organization)
-    person = _find_person(session, record, checked, display, org)
+    org, org_created = _organization_named(session, record.organization, notes)
+    noted = len(notes)
+    person = _find_person(session, record, checked, display, org, notes)
     created = person is None
     if person is None:
         person = Person(display_name=display or checked.emails[0][0], organization=org)
         session.add(person)
-    changed = _assign(person, "display_name", display)
-    for name in ("given_name", "family_name", "title", "notes"):
-        changed |= _assign(person, name, getattr(record, name))
+    if len(notes) > noted:  # most likely this person: their names stay, empty ones filled
+        changed = False
+        for name in ("given_name", "family_name", "title", "notes"):
+            if not getattr(person, name):
+                changed |= _assign(person, name, getattr(record, name))
+    else:
+        changed = _assign(person, "display_name", display)
+        for name in ("given_name", "family_name", "title", "notes"):
+            changed |= _assign(person, name, getattr(record, name))
     changed |= _assign(person, "external_id", record.external_id)
     if org is not None and person.organization is not org:
         person.organization, changed = org, True
@@ -399,7 +443,7 @@ def _store_person(
 
 
 def _store_organization(
-    session: Session, record: CustomerRecord, checked: _Checked
+    session: Session, record: CustomerRecord, checked: _Checked, notes: list[str]
 ) -> tuple[Outcome, Organization]:
     """Create or update an organization, its domains, addresses and numbers."""
     misplaced = [n for n in PERSON_ONLY if getattr(record, n)]
@@ -407,12 +451,14 @@ def _store_organization(
         raise RowError(f"{', '.join(misplaced)}: only for a person")
     if not record.name:
         raise RowError("an organization needs a name")
-    org = _find_organization(session, record, checked.domains)
+    noted = len(notes)
+    org = _find_organization(session, record, checked, notes)
     created = org is None
     if org is None:
         org = Organization(name=record.name)
         session.add(org)
-    changed = _assign(org, "name", record.name)
+    likely = len(notes) > noted  # a likely match keeps its own spelling of the name
+    changed = False if likely else _assign(org, "name", record.name)
     changed |= _assign(org, "notes", record.notes)
     changed |= _assign(org, "external_id", record.external_id)
     changed |= _add_domains(session, org, checked.domains)
@@ -460,8 +506,11 @@ def _find_person(
     checked: _Checked,
     display: str,
     org: Organization | None,
+    notes: list[str],
 ) -> Person | None:
-    """The stored person a record describes: by external id, an address, or name and org."""
+    """The stored person a record describes: by external id, an address, or name and
+    org; else the one it most likely is (:func:`crm.duplicates.existing_person`: the
+    same phone number, the same name in another spelling at the same org)."""
     if record.external_id:
         found = session.scalars(select(Person).filter_by(external_id=record.external_id)).first()
         if found is not None:
@@ -472,17 +521,50 @@ def _find_person(
             if record.external_id and point.person.external_id not in (None, record.external_id):
                 raise RowError(f"email {original!r}: address already belongs to {_name(point)}")
             return point.person
-    if not display:
-        return None
-    same_name = select(Person).where(
-        func.lower(Person.display_name) == func.lower(display),
-        Person.organization_id == (org.id if org is not None else None),
-        Person.external_id.is_(None) | (Person.external_id == (record.external_id or None)),
+    if display:
+        same_name = select(Person).where(
+            func.lower(Person.display_name) == func.lower(display),
+            Person.organization_id == (org.id if org is not None else None),
+            Person.external_id.is_(None) | (Person.external_id == (record.external_id or None)),
+        )
+        found = _one_or_none(session.scalars(same_name).all(), f"several people named {display!r}")
+        if found is not None:
+            return found
+    likely = existing_person(
+        session,
+        name=display,
+        phones=[number for number, _, _ in checked.phones],
+        organization=org,
+        external_id=record.external_id,
     )
-    return _one_or_none(session.scalars(same_name).all(), f"several people named {display!r}")
+    if likely is None or not isinstance(likely.customer, Person):
+        return None
+    notes.append(f"merged into existing person '{likely.customer.display_name}': {likely.reason}")
+    return likely.customer
 
 
 def _find_organization(
+    session: Session, record: CustomerRecord, checked: _Checked, notes: list[str]
+) -> Organization | None:
+    """The stored organization a record describes: by external id, name, or a domain;
+    else the one it most likely is (:func:`crm.duplicates.existing_organization`)."""
+    found = _find_organization_exactly(session, record, checked.domains)
+    if found is not None or not record.name:
+        return found
+    likely = existing_organization(
+        session,
+        name=record.name,
+        website=record.website,
+        phones=[number for number, _, _ in checked.phones],
+        external_id=record.external_id,
+    )
+    if likely is None or not isinstance(likely.customer, Organization):
+        return None
+    notes.append(f"merged into existing organization '{likely.customer.name}': {likely.reason}")
+    return likely.customer
+
+
+def _find_organization_exactly(
     session: Session, record: CustomerRecord, domains: list[str]
 ) -> Organization | None:
     """The stored organization a record describes: by external id, name, or a domain."""
@@ -506,18 +588,33 @@ def _find_organization(
     return next((d.organization for d in session.scalars(owned)), None)
 
 
-def _organization_named(session: Session, name: str) -> tuple[Organization | None, bool]:
-    """The organization of that name (case-insensitive), created if there is none."""
+def _organization_named(
+    session: Session, name: str, notes: list[str]
+) -> tuple[Organization | None, bool]:
+    """The organization of that name (case-insensitive), else the one of the same name
+    but for its legal form ("Nordwind Logistik" is "Nordwind Logistik GmbH"), created
+    if there is none."""
     if not name:
         return None, False
     same_name = select(Organization).where(func.lower(Organization.name) == func.lower(name))
     found = _one_or_none(session.scalars(same_name).all(), f"several organizations named {name!r}")
+    if found is None:
+        found = _likely_organization(session, name, notes)
     if found is not None:
         return found, False
     org = Organization(name=name)
     session.add(org)
     session.flush()  # its id is what a person's name is looked up with
     return org, True
+
+
+def _likely_organization(session: Session, name: str, notes: list[str]) -> Organization | None:
+    """The one organization whose name is ``name`` but for case, accents and legal form."""
+    likely = existing_organization(session, name=name)
+    if likely is None or not isinstance(likely.customer, Organization):
+        return None
+    notes.append(f"organization {name!r} is the existing '{likely.customer.name}'")
+    return likely.customer
 
 
 def _one_or_none(found: Sequence[T], ambiguous: str) -> T | None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from adapters.records import Address, MailRecord
 from crm.archive import Archive
+from crm.followups import close_on_replies
 from crm.matching import MatchPolicy, Resolution, Resolver, chunked, direction, is_bulk
 from crm.models import (
     Attachment,
@@ -128,6 +129,7 @@ def ingest_mail(
         result.unmatched = sum(1 for m in logged if not _any_match(m, resolutions))
         note_unmatched(session, _review_candidates(logged, resolutions))
         existing.update(zip((storage_key(m.record.dedupe_key) for m in logged), ids, strict=True))
+        close_on_replies(session, ids)  # follow-ups waiting for these replies
     if context.filed_to:
         _file_to_customers(session, existing, unique, context.filed_to)
     return result

@@ -20,6 +20,11 @@ and the others are imported. Here a card's
   never come from a vCard.
 - The web site, the postal address (the work address first) and the categories.
 
+A card of a customer the CRM most likely has already (the same phone number, the
+same name in another spelling at the same organization, an organization's name
+without its legal form: :mod:`crm.duplicates`) enriches that customer instead of
+creating a second one; :attr:`crm.importing.ImportReport.merged` lists those cards.
+
 What the parser had to work around (the defects of a record) is logged, not
 reported: a card without UID is no problem of the file.
 """

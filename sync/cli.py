@@ -20,8 +20,20 @@ from crm.review import apply_to_backlog, assign_address, ignore, open_items
 from crm.timeline import UnknownCustomerError, find_customer, timeline
 from crm.vcardimport import import_contacts
 from crm.visibility import Viewer
-from sync import clicarddav, cligraph, cliperson, cliprivacy, cliweb, cliworker, dryrun, output
-from sync.clicontext import Context, _user_errors
+from sync import (
+    cliapi,
+    clicarddav,
+    cliduplicates,
+    clifollowups,
+    cligraph,
+    cliperson,
+    cliprivacy,
+    cliweb,
+    cliworker,
+    dryrun,
+    output,
+)
+from sync.clicontext import Context, _user_errors, cli_actor
 from sync.logfields import JsonFormatter
 from sync.runner import Runner, match_policy
 
@@ -193,7 +205,7 @@ def assign_cmd(obj: Context, address: str, customer: str) -> None:
         try:
             who = find_customer(session, customer)
             kwargs = {"person_id": who.id} if who.kind == "person" else {"organization_id": who.id}
-            done = assign_address(session, address, policy, **kwargs)
+            done = assign_address(session, address, policy, actor=cli_actor(), **kwargs)
         except (UnknownCustomerError, InvalidValueError) as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"{address} -> {who.name}: {done.participants} stored participant(s) re-linked")
@@ -209,7 +221,7 @@ def ignore_cmd(obj: Context, pattern: str) -> None:
         policy = match_policy(obj.config)
     with sessions.begin() as session:
         try:
-            done = ignore(session, pattern, policy)
+            done = ignore(session, pattern, policy, actor=cli_actor())
         except InvalidValueError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"ignoring {pattern}: {done.review_items_closed} queue entr(y/ies) closed")
@@ -244,6 +256,9 @@ cligraph.register(main)
 cliworker.register(main)
 cliperson.register(main)
 cliprivacy.register(main)
+cliapi.register(main)
+clifollowups.register(main)
+cliduplicates.register(main)
 
 if __name__ == "__main__":  # python -m sync.cli
     main()

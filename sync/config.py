@@ -15,7 +15,7 @@ import subprocess
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -87,6 +87,9 @@ class WebConfig:
     file_roots: tuple[Path, ...] = ()
     #: the environment variable holding the Bearer token for /metrics (never the token)
     metrics_token_env: str | None = None
+    #: the address people reach the web view at ("https://crm.example.com"), for links
+    #: in mail (the follow-up digest); None: mail has no links
+    public_url: str | None = None
 
     @property
     def host(self) -> str:
@@ -141,6 +144,37 @@ class SyncConfig:
     stop_timeout_seconds: float = 30.0
     #: accounts never synced yet are first run within this long of a worker's start
     start_spread_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """``[smtp]``: the server the daily follow-up digest is sent through.
+
+    Holds no secret: :meth:`password` fetches the password when it is used.
+    """
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls | ssl | none (loopback only)
+    username: str | None = None
+    password_env: str | None = None
+    password_command: tuple[str, ...] | None = None
+    from_address: str = ""
+    #: when the worker sends the digest, in the server's local time
+    digest_time: time = time(7, 0)
+    timeout_seconds: float = 30.0
+
+    def password(self) -> str:
+        """The password, fetched now ("" without a username); errors as
+        :meth:`AccountConfig.password`'s."""
+        if not self.username:
+            return ""
+        if self.password_env:
+            return _from_env(self.password_env, "smtp")
+        if self.password_command:
+            return _run_password_command(self.password_command, "smtp")
+        raise ConfigError("smtp: no password source: set password_env or password_command")
 
 
 @dataclass(frozen=True)
@@ -260,6 +294,7 @@ class Config:
     sync: SyncConfig
     accounts: tuple[AccountConfig, ...]
     path: Path | None = None
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
 
     def account(self, name: str) -> AccountConfig:
         """The account called ``name``; :class:`ConfigError` listing the known ones if none."""
@@ -315,6 +350,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path, source: str = "<config
         secrets=_secrets(tables["secrets"], base_dir, problems),
         sync=_sync(tables["sync"], problems),
         accounts=_accounts(data.get("accounts", []), base_dir, problems),
+        smtp=_smtp(tables["smtp"], problems),
     )
     if problems:
         raise ConfigError(problems, source=source)
@@ -339,6 +375,7 @@ WEB = {
     "behind_proxy": Key(s.boolean, False),
     "file_roots": Key(s.array_of(s.text, "folders"), ["var/import"]),
     "metrics_token_env": Key(s.env_name, None),
+    "public_url": Key(s.text, None),
 }
 SECRETS = {
     "key_file": Key(s.text, "var/secret.key"),
@@ -351,6 +388,29 @@ SYNC = {
     "keep_runs": Key(s.duration(3600), "90d"),
     "stop_timeout": Key(s.duration(1), "30s"),
     "start_spread": Key(s.duration(0), "5s"),
+}
+
+
+def _time_of_day(value: Any) -> time:
+    """A time of day, "HH:MM" (24 hours)."""
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        if hours < 24 and minutes < 60:
+            return time(hours, minutes)
+    raise s.Invalid(f'expected a time of day "HH:MM", such as "07:00", got {s.describe(value)}')
+
+
+SMTP = {
+    "enabled": Key(s.boolean, False),
+    "host": Key(s.hostname, "localhost"),
+    "port": Key(s.integer(1, 65535), None),
+    "security": Key(s.choice("starttls", "ssl", "none"), "starttls"),
+    "username": Key(s.text, None),
+    "password_env": Key(s.env_name, None),
+    "password_command": Key(s.command, None),
+    "from_address": Key(s.email, None),
+    "digest_time": Key(_time_of_day, "07:00"),
+    "timeout": Key(s.duration(1), "30s"),
 }
 #: mail accounts: a staff member's mailbox, or the logging mailbox staff BCC and forward
 #: to; ``authserv_id``: whose Authentication-Results the logging mailbox trusts
@@ -437,7 +497,7 @@ LATER_KINDS: tuple[str, ...] = ()  # known, adapters still to come
 KIND_NAMES = '"imap", "ews", "graph", "caldav", "carddav" or "files"'
 _SECTIONS = {
     "database": DATABASE, "crm": CRM, "archive": ARCHIVE, "web": WEB, "secrets": SECRETS,
-    "sync": SYNC, "accounts": ACCOUNT,
+    "sync": SYNC, "accounts": ACCOUNT, "smtp": SMTP,
 }  # fmt: skip
 
 # Keys a person may write a secret into, and what to write instead.
@@ -486,6 +546,15 @@ def _database_url(url: str, base_dir: Path) -> str:
 def _web(data: dict[str, Any], base_dir: Path, problems: list[str]) -> WebConfig:
     values = s.check_table(data, WEB, "web", problems)
     roots = values.pop("file_roots") or []
+    public = values["public_url"]
+    if public is not None:
+        parts = urlsplit(public)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(
+                f'web.public_url: expected an address such as "https://crm.example.com",'
+                f" got {s.describe(public)}"
+            )
+        values["public_url"] = public.rstrip("/")
     return WebConfig(**values, file_roots=tuple(_resolve(base_dir, r) for r in roots))
 
 
@@ -499,6 +568,39 @@ def _secrets(data: dict[str, Any], base_dir: Path, problems: list[str]) -> Secre
     return SecretsConfig(
         key_file=_resolve(base_dir, values["key_file"] or "var/secret.key"),
         key_env=values["key_env"] or "CRMSYNC_SECRET_KEY",
+    )
+
+
+def _smtp(data: dict[str, Any], problems: list[str]) -> SmtpConfig:
+    """``[smtp]``: the port follows the security; "none" only to this machine; a username
+    needs one password source; sending needs a from_address."""
+    values = s.check_table(data, SMTP, "smtp", problems, _ACCOUNT_SECRET)
+    security, host = values["security"] or "starttls", values["host"] or "localhost"
+    if values["port"] is None:
+        values["port"] = {"ssl": 465, "starttls": 587}.get(security, 25)
+    if security == "none" and not s.is_loopback(host):
+        problems.append(
+            f'smtp.security: "none" sends mail and password unencrypted, so it is allowed'
+            f' only for a loopback host (localhost, 127.0.0.1, ::1), not "{host}";'
+            ' use "starttls" or "ssl"'
+        )
+    if values["username"] is not None:
+        _check_password_source(data, "smtp", problems)
+    elif "password_env" in data or "password_command" in data:
+        problems.append("smtp.username: required when a password source is set")
+    if values["enabled"] and values["from_address"] is None:
+        problems.append("smtp.from_address: required when the digest is enabled")
+    return SmtpConfig(
+        enabled=bool(values["enabled"]),
+        host=host,
+        port=values["port"],
+        security=security,
+        username=values["username"],
+        password_env=values["password_env"],
+        password_command=values["password_command"],
+        from_address=values["from_address"] or "",
+        digest_time=values["digest_time"] or time(7, 0),
+        timeout_seconds=values["timeout"] or 30.0,
     )
 
 

@@ -57,6 +57,7 @@ from crm.syncstate import (
     take_requests,
 )
 from sync.config import AccountConfig, Config
+from sync.digest import is_due, send_digests
 from sync.idlewatch import Watchers
 from sync.logfields import fields
 from sync.runner import GRACE_SECONDS, AccountResult, Runner, in_transaction
@@ -70,6 +71,8 @@ log = logging.getLogger(__name__)
 MAINTENANCE_SECONDS = 300
 #: how long deletions are kept for CardDAV clients' sync-collection
 KEEP_DELETIONS = timedelta(days=180)
+#: how often the worker looks whether the follow-up digests are due
+DIGEST_CHECK_SECONDS = 300
 #: how often a worker writes that it is alive (workers.seen_at)
 HEARTBEAT_SECONDS = 5.0
 #: a job this close to the shared due time is left where it is
@@ -159,6 +162,14 @@ class Worker:
             executor="poll",
             next_run_time=utcnow(),
         )
+        if self.config.smtp.enabled:  # each user's follow-up digest, once a day
+            self._scheduler.add_job(
+                self._digest,
+                IntervalTrigger(seconds=DIGEST_CHECK_SECONDS, timezone=UTC),
+                id="digest",
+                name="mail the follow-up digests",
+                next_run_time=utcnow(),
+            )
         self._scheduler.start()
         log.info("worker %s started: polling the database every %g s", self.name, self.poll_seconds)
 
@@ -185,6 +196,16 @@ class Worker:
                 "maintenance %s",
                 fields(cards_rendered=rendered, deletions_forgotten=pruned, runs_pruned=old_runs),
             )
+
+    def _digest(self) -> None:
+        """Mail the day's follow-up digests once the digest time has come (each user's
+        at most once a day, whichever worker gets there first: sync.digest)."""
+        if not is_due(self.config):
+            return
+        try:
+            send_digests(self.config, self.sessions)
+        except SQLAlchemyError:
+            log.exception("follow-up digest failed; the next check tries again")
 
     def shutdown(self, wait: bool = True, timeout: float | None = None) -> list[str]:
         """Stop: runs in progress end after their current batch (nothing is lost: the

@@ -15,11 +15,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from web import (
     accounts,
     addressbooks,
+    api,
     auth,
     customeredit,
     customers,
     db,
+    duplicates,
     filters,
+    followups,
     graphsignin,
     health,
     privacy,
@@ -60,6 +63,7 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         customeredit.bp,
         timeline.bp,
         review.bp,
+        duplicates.bp,
         status.bp,
         accounts.bp,
         graphsignin.bp,
@@ -69,6 +73,8 @@ def create_app(settings: WebSettings, sessions: sessionmaker[Session]) -> Flask:
         health.bp,
         privacy_requests.bp,
         privacy_requests.audit_bp,
+        followups.bp,
+        api.bp,
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
@@ -85,6 +91,8 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        if api.is_api_request():  # the JSON API answers JSON, never a page
+            return api.http_error(exc)
         return render_template(
             "error.html", code=exc.code, title=exc.name, message=exc.description
         ), exc.code
@@ -93,6 +101,8 @@ def _errors(app: Flask) -> None:
     def server_error(exc: Exception) -> Any:
         # The traceback goes to the log; the page says nothing about the inside.
         log.error("error while answering a request", exc_info=exc)
+        if api.is_api_request():
+            return api.server_error()
         return render_template(
             "error.html",
             code=500,

@@ -17,6 +17,7 @@ from crm.timeline import Customer, activity_by_month
 from web import db
 from web.auth import role_required
 from web.filters import customer_url, page_number
+from web.followups import customer_follow_ups, new_form
 from web.timeline import FilterForm, current_viewer, load_page
 
 bp = Blueprint("customers", __name__)
@@ -98,5 +99,7 @@ def _customer_page(customer: Customer, **master: object) -> ResponseReturnValue:
         peak=max((n for _, n in activity), default=0),
         accounts=list_accounts(session),
         note_form=NoteForm(),
+        follow_ups=customer_follow_ups(customer.kind, customer.id),
+        follow_up_form=new_form(customer.kind, customer.id) if current_user.may("staff") else None,
         **master,
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from crm.addressbooks import add_book
 from crm.models import Account, Interaction, ReviewItem
 from tests.web.conftest import Browser
+from web import openapi
 
 # (method, url, lowest role allowed); {account} is a web account, {config} a config one
 ROUTES = [
@@ -65,11 +66,17 @@ ROUTES = [
     ("GET", "/privacy", "viewer"),
     ("POST", "/privacy", "staff"),
     ("POST", "/privacy/remove", "staff"),
+    ("GET", "/follow-ups", "viewer"),
+    ("POST", "/follow-ups", "staff"),
+    ("POST", "/follow-ups/{person}/close", "staff"),  # any id: the form is checked first
     ("GET", "/admin/persons", "admin"),
     ("POST", "/admin/persons/export", "admin"),
     ("GET", "/admin/persons/erase", "admin"),
     ("POST", "/admin/persons/erase", "admin"),
     ("GET", "/admin/audit", "admin"),
+    ("GET", "/admin/duplicates", "admin"),
+    ("POST", "/admin/duplicates/merge", "admin"),
+    ("POST", "/admin/duplicates/dismiss", "admin"),
 ]
 RANK = {"viewer": 0, "staff": 1, "admin": 2}
 
@@ -165,6 +172,13 @@ def test_every_route_is_listed(app: Flask) -> None:
         ("POST", "/logout"),
         ("GET", "/healthz"),  # public, names nothing: tests/web/test_health.py
         ("GET", "/metrics"),  # admin or bearer token: tests/web/test_health.py
+    }
+    # the JSON API: bearer tokens, no login redirect, no CSRF; listed in its OpenAPI
+    # document (tests/web/test_api.py, test_openapi.py check every operation)
+    listed |= {
+        (method.upper(), placeholder.sub("{x}", "/api/v1" + path))
+        for path, item in openapi.document()["paths"].items()
+        for method in item
     }
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":

@@ -27,13 +27,15 @@ from crm.cards import refresh
 from crm.db import will_write
 from crm.models import utcnow
 from crm.users import LoggedIn
-from web.carddav import get, options, propfind, report, write
+from web.carddav import calendars, get, options, propfind, report, write
 from web.carddav import resources as r
 from web.carddav.xmlutil import MAX_BODY, BadRequest, error_body
 
 log = logging.getLogger(__name__)
 REALM = 'Basic realm="crmsync CardDAV", charset="UTF-8"'
 WELL_KNOWN = "/.well-known/carddav"
+#: RFC 6764 for the task list of follow-ups (web/carddav/calendars.py): the same DAV tree
+WELL_KNOWN_CALDAV = "/.well-known/caldav"
 MOUNT = "/dav"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 #: methods on the site's root that are a DAV client's, not a browser's
@@ -57,7 +59,7 @@ class CardDavApp:
 
     def respond(self, request: Request) -> Response:
         base = request.script_root + MOUNT
-        if request.path.rstrip("/") == WELL_KNOWN or request.path == "/":
+        if request.path.rstrip("/") in (WELL_KNOWN, WELL_KNOWN_CALDAV) or request.path == "/":
             return _to_context_path(request, base)
         try:
             if request.content_length is not None and request.content_length > MAX_BODY:
@@ -112,6 +114,10 @@ class CardDavApp:
         method = request.method
         if method == "OPTIONS":
             return options.handle()
+        if calendars.is_calendar_path(base, request.path):
+            # the read-only task list of follow-ups: it shows no cards, so no refresh
+            response = calendars.handle(r.Ctx(session, user, base), request)
+            return _head(response) if method == "HEAD" else response
         if method in write.WRITE_METHODS:
             write.handle(request.path)
         if method == "HEAD":
@@ -178,12 +184,16 @@ def _unauthorized(message: str) -> Response:
 
 
 def mount(flask_wsgi: WSGIApp, dav: CardDavApp) -> WSGIApp:
-    """A WSGI application that sends ``/dav`` and ``/.well-known/carddav`` to ``dav`` and
-    everything else to the web view."""
+    """A WSGI application that sends ``/dav``, ``/.well-known/carddav`` and
+    ``/.well-known/caldav`` to ``dav`` and everything else to the web view."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path == MOUNT or path.startswith(MOUNT + "/") or path.rstrip("/") == WELL_KNOWN:
+        if (
+            path == MOUNT
+            or path.startswith(MOUNT + "/")
+            or path.rstrip("/") in (WELL_KNOWN, WELL_KNOWN_CALDAV)
+        ):
             return dav(environ, start_response)
         if path in ("", "/") and environ.get("REQUEST_METHOD") in DAV_AT_ROOT:
             return dav(environ, start_response)  # a DAV client given the site's address

@@ -14,7 +14,7 @@ from email.utils import format_datetime
 
 from crm.addressbooks import CardRef, sync_state
 from web.carddav import resources as r
-from web.carddav.xmlutil import CARDDAV, CS, DAV, MAX_BODY, Name, empty, escape, href
+from web.carddav.xmlutil import CALDAV, CARDDAV, CS, DAV, MAX_BODY, Name, empty, escape, href
 
 Render = Callable[[], str]
 SYNC_TOKEN_PREFIX = "https://crmsync.org/ns/sync/"  # noqa: S105 - a URI, not a secret
@@ -84,6 +84,8 @@ def collection_props(ctx: r.Ctx, res: r.Resource) -> dict[Name, Render]:
                 (DAV, "principal-URL"): lambda: href(ctx.principal_url),
                 (DAV, "group-membership"): lambda: "",
                 (CARDDAV, "addressbook-home-set"): lambda: href(ctx.home_url),
+                # the follow-ups as a read-only task list (web/carddav/calendars.py)
+                (CALDAV, "calendar-home-set"): lambda: href(ctx.url("calendars", ctx.user.name)),
             }
         )
     elif isinstance(res, r.Home):

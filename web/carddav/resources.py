@@ -7,6 +7,7 @@
     /dav/addressbooks/<user>/                 the user's address-book home
     /dav/addressbooks/<user>/<book>/          an address book ("customers": All customers)
     /dav/addressbooks/<user>/<book>/<uid>.vcf a customer's card
+    /dav/calendars/...                        the follow-ups as a task list (calendars.py)
 
 A user reaches only their own principal and home, and only the books their role
 allows: anything else is 403, whatever exists behind it.

@@ -25,7 +25,8 @@ from werkzeug.datastructures import Headers
 DAV = "DAV:"
 CARDDAV = "urn:ietf:params:xml:ns:carddav"
 CS = "http://calendarserver.org/ns/"
-PREFIXES = {DAV: "D", CARDDAV: "C", CS: "CS"}
+CALDAV = "urn:ietf:params:xml:ns:caldav"
+PREFIXES = {DAV: "D", CARDDAV: "C", CS: "CS", CALDAV: "CAL"}
 MAX_BODY = 1_000_000
 
 Name = tuple[str, str]  # (namespace, local name), "Clark" parts
@@ -155,7 +156,8 @@ class Multistatus:
         )
         head = (
             '<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<D:multistatus xmlns:D="DAV:" xmlns:C="{CARDDAV}" xmlns:CS="{CS}"{extra}>'
+            f'<D:multistatus xmlns:D="DAV:" xmlns:C="{CARDDAV}" xmlns:CS="{CS}"'
+            f' xmlns:CAL="{CALDAV}"{extra}>'
         )
         return (head + "".join(self.parts) + tail + "</D:multistatus>").encode()
 
@@ -166,7 +168,7 @@ def error_body(condition: str, message: str = "") -> bytes:
     note = f"<CR:message>{escape(message)}</CR:message>" if message else ""
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<D:error xmlns:D="DAV:" xmlns:C="{CARDDAV}"'
+        f'<D:error xmlns:D="DAV:" xmlns:C="{CARDDAV}" xmlns:CAL="{CALDAV}"'
         f' xmlns:CR="https://crmsync.org/ns">{condition}{note}</D:error>'
     ).encode()
 
