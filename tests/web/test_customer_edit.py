@@ -54,7 +54,9 @@ def test_staff_add_a_person_with_checked_values(
             ("phone", "+491712345678", "0171 2345678"),
             ("phone", "+49401234567", "+49 (0)40-123 45 67"),
         ]
-        entry = session.scalars(select(AuditEntry)).one()
+        entry = session.scalars(
+            select(AuditEntry).where(AuditEntry.action.startswith("person."))
+        ).one()
         assert (entry.actor, entry.action) == ("staff", "person.create")
     assert added.headers["Location"] == f"/people/{person.id}"
 
@@ -77,7 +79,8 @@ def test_each_wrong_value_is_refused_with_its_reason_and_nothing_is_stored(
         assert reason.lower() in page.lower(), (key, page[page.find("error") :][:300])
     assert people(sessions) == 0
     with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+        changes = select(func.count()).where(AuditEntry.action.startswith("person."))
+        assert session.scalar(changes) == 0
 
 
 def test_an_address_of_another_customer_is_refused_and_editing_keeps_the_rest(
