@@ -92,7 +92,15 @@ from sqlalchemy.orm import Session
 
 from crm.duplicates import existing_organization, existing_person
 from crm.models import ContactPoint, CustomerCategory, Organization, OrganizationDomain, Person
-from crm.normalize import InvalidValueError, phone_e164, valid_domain, valid_email
+from crm.normalize import (
+    InvalidValueError,
+    phone_e164,
+    valid_bic,
+    valid_domain,
+    valid_email,
+    valid_iban,
+    valid_vat_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +112,10 @@ COLUMNS = frozenset(
     {"type", "external_id", "name", "given_name", "family_name", "organization", "title"}
     | {"email", "phone", "mobile", "domains", "notes", "website", "categories"}
     | {"street", "city", "region", "postal_code", "country"}
+    | {"iban", "bic", "vat_id"}
 )
+#: the payment and tax ids, each checked (python-stdnum) before it is stored
+ID_CHECKS = {"iban": valid_iban, "bic": valid_bic, "vat_id": valid_vat_id}
 #: record attribute -> model attribute of the postal address and web site
 ADDRESS_FIELDS = {
     "website": "website",
@@ -176,6 +187,9 @@ class CustomerRecord:
     postal_code: str = ""
     country: str = ""
     categories: list[str] = field(default_factory=list)
+    iban: str = ""
+    bic: str = ""
+    vat_id: str = ""
 
 
 @dataclass
@@ -185,6 +199,8 @@ class _Checked:
     emails: list[tuple[str, str]]
     phones: list[tuple[str, str, str]]
     domains: list[str]
+    #: IBAN, BIC and VAT id, checked and compact (only those the record gives)
+    ids: dict[str, str] = field(default_factory=dict)
 
 
 class RowError(Exception):
@@ -332,6 +348,7 @@ def _csv_record(line: int, columns: list[str], cells: list[str]) -> CustomerReco
         domains=_split(row.get("domains", "")),
         categories=_split(row.get("categories", "")),
         **{name: row.get(name, "") for name in ADDRESS_FIELDS},
+        **{name: row.get(name, "") for name in ID_CHECKS},
     )
 
 
@@ -406,6 +423,7 @@ def _check(record: CustomerRecord, region: str) -> _Checked:
         emails=[(valid_email(e), e) for e in record.emails],
         phones=[(phone_e164(n, region), label, n) for label, n in record.phones],
         domains=[valid_domain(d) for d in record.domains],
+        ids={k: check(v) for k, check in ID_CHECKS.items() if (v := getattr(record, k).strip())},
     )
 
 
@@ -438,7 +456,7 @@ def _store_person(
     if org is not None and person.organization is not org:
         person.organization, changed = org, True
     changed |= _add_contact_points(session, person, checked)
-    changed |= _add_card_fields(person, record)
+    changed |= _add_card_fields(person, record, checked)
     return _outcome(created, changed or org_created), person
 
 
@@ -463,15 +481,18 @@ def _store_organization(
     changed |= _assign(org, "external_id", record.external_id)
     changed |= _add_domains(session, org, checked.domains)
     changed |= _add_contact_points(session, org, checked)
-    changed |= _add_card_fields(org, record)
+    changed |= _add_card_fields(org, record, checked)
     return _outcome(created, changed), org
 
 
-def _add_card_fields(target: Owner, record: CustomerRecord) -> bool:
-    """Set the web site and postal address the record gives, add its new categories."""
+def _add_card_fields(target: Owner, record: CustomerRecord, checked: _Checked) -> bool:
+    """Set the web site, postal address and checked ids the record gives, add its new
+    categories."""
     changed = False
     for name, attribute in ADDRESS_FIELDS.items():
         changed |= _assign(target, attribute, getattr(record, name))
+    for name, value in checked.ids.items():
+        changed |= _assign(target, name, value)
     have = {c.name.casefold() for c in target.categories}
     for name in dict.fromkeys(c.strip()[:64] for c in record.categories if c.strip()):
         if name.casefold() not in have:

@@ -12,7 +12,7 @@ import click
 from sqlalchemy import select
 
 from adapters.vcard import read_vcards
-from crm import schema
+from crm import audit, schema
 from crm.importing import guess_format, import_customers
 from crm.models import Account, QuarantineItem
 from crm.normalize import InvalidValueError
@@ -118,8 +118,20 @@ def import_customers_cmd(obj: Context, file: Path, fmt: str | None) -> None:
             else:
                 report = import_customers(session, file, default_region=region)
             relinked = apply_to_backlog(session, match_policy(obj.config))
+            audit.record(
+                session,
+                cli_actor(),
+                "customers.import",
+                file.name,
+                created=report.created,
+                updated=report.updated,
+                refused=len(report.problems),
+                merged=len(report.merged),
+            )
     for problem in report.problems:
         click.echo(f"{file}:{problem.line}: {problem.message}", err=True)
+    for merged in report.merged:  # a likely duplicate: the row enriched a stored customer
+        click.echo(f"{file}:{merged.line}: {merged.message}")
     click.echo(
         f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
         f"refused {len(report.problems)}; {relinked.participants} stored mail participant(s) "

@@ -149,8 +149,14 @@ def api_view(
 
 
 def _token_user() -> LoggedIn | None:
+    """The token's user: ``Bearer <token>``, or HTTP Basic with the token as password (for
+    telephone systems and phone books that can only put a user and password in a URL)."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if scheme.lower() == "basic" and request.authorization is not None:
+        token = request.authorization.password or ""
+    elif scheme.lower() != "bearer":
+        return None
+    if not token.strip():
         return None
     sessions: sessionmaker[Session] = current_app.extensions["crmsync.sessions"]
     with sessions() as session:

@@ -514,6 +514,11 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "lookupNumberText",
                 "summary": "Caller ID for PBXs and phone books: the display name as plain text",
+                "description": (
+                    "Takes the token as a Bearer token or, for systems that can only put a user"
+                    " and password in a URL, as the password of HTTP Basic authentication"
+                    " (any user name); so do all operations."
+                ),
                 "parameters": [_PHONE],
                 "responses": {
                     "200": {

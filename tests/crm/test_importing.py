@@ -539,3 +539,32 @@ def test_corpus_vcard_21_from_china(session: Session, corpus: Path) -> None:
         ("+8615810139237", "mobile"),
         ("+861088520374", "work"),
     }
+
+
+def test_iban_bic_and_vat_ids_are_checked_and_stored_compact(
+    session: Session, tmp_path: Path
+) -> None:
+    text = (
+        "type,name,email,iban,bic,vat_id\n"
+        "organization,Nordwind Logistik GmbH,,DE89 3704 0044 0532 0130 00,cobadeffxxx,"
+        "DE 136695976\n"  # 2
+        "organization,Typo Bank AG,,DE89 3704 0044 0532 0130 01,,\n"  # 3
+        "organization,Typo Tax AG,,,,DE136695977\n"  # 4
+        "person,Ann Short,ann@acme.example,,XYZ,\n"  # 5
+    )
+    report = run(session, write(tmp_path, "ids.csv", text))
+    assert problem_lines(report) == [3, 4, 5]
+    assert [p.message.split(":")[0] for p in report.problems] == [
+        "IBAN 'DE89 3704 0044 0532 0130 01'",
+        "VAT id 'DE136695977'",
+        "BIC 'XYZ'",
+    ]
+    assert "check digits" in report.problems[0].message
+    [org] = session.scalars(select(Organization)).all()
+    assert (org.name, org.iban, org.bic, org.vat_id) == (
+        "Nordwind Logistik GmbH",
+        "DE89370400440532013000",
+        "COBADEFFXXX",
+        "DE136695976",
+    )
+    assert session.scalars(select(Person)).all() == []

@@ -3,6 +3,7 @@ and PostgreSQL (the ``sessions`` fixture)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import date, timedelta
 from typing import Any
 
@@ -417,6 +418,17 @@ def test_lookup_json_and_text(
         empty = client.get("/api/v1/lookup.txt", query_string={"phone": phone}, headers=viewer)
         assert empty.status_code == 404 and empty.get_data() == b""
     assert client.get("/api/v1/lookup.txt?phone=040 1234567").status_code == 401
+    # a telephone system that can only put user and password in the URL: Basic auth
+    basic = base64.b64encode(f"pbx:{tokens['viewer']}".encode()).decode()
+    pbx = client.get(
+        "/api/v1/lookup.txt?phone=040 1234567", headers={"Authorization": f"Basic {basic}"}
+    )
+    assert pbx.get_data(as_text=True) == "Jana Petersen (Nordwind Logistik GmbH)"
+    wrong = base64.b64encode(b"pbx:crm_wrong").decode()
+    refused = client.get(
+        "/api/v1/lookup.txt?phone=040 1234567", headers={"Authorization": f"Basic {wrong}"}
+    )
+    assert refused.status_code == 401
 
 
 # -- follow-ups -------------------------------------------------------------------------

@@ -74,6 +74,9 @@ def test_command_line_changes_are_audited_as_cli(tmp_path: Path, db_url: str) ->
     crmsync("user", "password", "ann", "--password-stdin", stdin="another-password\n")
     crmsync("addressbook", "add", "vip", "--category", "VIP")
     crmsync("ignore", "@spam.example")
+    customers = tmp_path / "customers.csv"
+    customers.write_text("type,name,vat_id\norganization,Nordwind Logistik GmbH,DE136695976\n")
+    crmsync("import", "customers", str(customers))
     engine = make_engine(db_url)
     found = entries(make_sessionmaker(engine))
     engine.dispose()
@@ -83,5 +86,6 @@ def test_command_line_changes_are_audited_as_cli(tmp_path: Path, db_url: str) ->
         "user.password",
         "addressbook.create",
         "review.ignore",
+        "customers.import",
     ]
     assert all(actor.startswith("cli") for actor, _, _ in found)
