@@ -26,7 +26,6 @@ The last line printed is one JSON object of the figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -35,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import phonenumbers  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
 from sqlalchemy import Engine, bindparam, insert, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
+from benchmarks.imap_ingest import DEFAULT_PG, scratch_database  # noqa: E402
 from crm import apitokens, schema  # noqa: E402
 from crm.db import make_engine, make_sessionmaker  # noqa: E402
 from crm.lookup import caller_query, find_caller  # noqa: E402
@@ -57,33 +54,12 @@ from crm.secrets import SecretBox, generate_key  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.settings import WebSettings  # noqa: E402
 
-DEFAULT_PG = "postgresql://postgres@127.0.0.1/test"
 AIM_P95_MS = 5.0
 ORGANIZATIONS = 10_000
 USERS = 20
 CHUNK = 10_000
 #: (area code, subscriber digits, first subscriber number): Hamburg and Berlin
 AREAS = (("40", 7, 2_000_000), ("30", 8, 20_000_000))
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def scratch_database(admin_url: str) -> Iterator[str]:
-    """Create ``crmsync_bench_<random>`` next to ``admin_url``'s database; drop it after."""
-    name = f"crmsync_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(admin_url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        url = make_url(admin_url).set(database=name, drivername="postgresql+psycopg")
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(_libpq(admin_url), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 # --- the data ----------------------------------------------------------------------------

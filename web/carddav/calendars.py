@@ -26,8 +26,8 @@ from icalendar import Calendar
 from werkzeug.wrappers import Request, Response
 
 from crm.todos import Todo, collection_ctag, etag, get_todos, todo_ics, todos_for
-from web.carddav.propfind import depth, requested_props
-from web.carddav.props import ALLPROP, READ_PRIVILEGES, http_date
+from web.carddav.propfind import depth, describe_props, requested_props
+from web.carddav.props import ALLPROP, READ_PRIVILEGES, Render, http_date
 from web.carddav.resources import Ctx, DavError, card_name, segments
 from web.carddav.xmlutil import (
     CALDAV,
@@ -36,7 +36,6 @@ from web.carddav.xmlutil import (
     BadRequest,
     Multistatus,
     Name,
-    empty,
     escape,
     href,
     parse,
@@ -60,7 +59,6 @@ REPORTS = (
     "<D:supported-report><D:report><CAL:calendar-multiget/></D:report></D:supported-report>"
     "<D:supported-report><D:report><CAL:calendar-query/></D:report></D:supported-report>"
 )
-Render = Callable[[], str]
 
 
 @dataclass(frozen=True)
@@ -235,24 +233,7 @@ def _item_props(ctx: Ctx, site: _Site, todo: Todo) -> dict[Name, Render]:
     }
 
 
-def _describe(
-    out: Multistatus, path: str, props: dict[Name, Render], mode: str, names: list[Name]
-) -> None:
-    if mode == "propname":
-        out.propstats(path, [empty(n, out.namespaces) for n in props], [])
-        return
-    wanted = names if mode == "prop" else [n for n in props if n in ALLPROP or n in names]
-    if mode == "allprop":
-        wanted += [n for n in names if n not in props]
-    found, missing = [], []
-    for name in dict.fromkeys(wanted):
-        render = props.get(name)
-        t = tag(name, out.namespaces)
-        if render is None:
-            missing.append(f"<{t}/>")
-        else:
-            found.append(f"<{t}>{render()}</{t}>")
-    out.propstats(path, found, missing)
+_describe = describe_props
 
 
 def _propfind(ctx: Ctx, request: Request, res: CalResource) -> Response:

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request, Response
 
 from crm.addressbooks import get_cards, list_cards
 from web.carddav import resources as r
-from web.carddav.props import ALLPROP, card_props, collection_props
+from web.carddav.props import ALLPROP, Render, card_props, collection_props
 from web.carddav.resources import card_name
 from web.carddav.xmlutil import (
     DAV,
@@ -88,9 +88,16 @@ def _describe(ctx: r.Ctx, out: Multistatus, res: r.Resource, mode: str, names: l
     if isinstance(res, r.CardResource):
         _one_card(ctx, out, res, mode, names)
         return
-    props = collection_props(ctx, res)
+    describe_props(out, res.path, collection_props(ctx, res), mode, names)
+
+
+def describe_props(
+    out: Multistatus, path: str, props: dict[Name, Render], mode: str, names: list[Name]
+) -> None:
+    """One response of a PROPFIND: the names (propname), or the values of the asked-for
+    properties (prop) or of all but the expensive ones (allprop), unknown ones as 404."""
     if mode == "propname":
-        out.propstats(res.path, [empty(n, out.namespaces) for n in props], [])
+        out.propstats(path, [empty(n, out.namespaces) for n in props], [])
         return
     wanted = names if mode == "prop" else [n for n in props if n in ALLPROP or n in names]
     if mode == "allprop":
@@ -103,7 +110,7 @@ def _describe(ctx: r.Ctx, out: Multistatus, res: r.Resource, mode: str, names: l
             missing.append(f"<{t}/>")
         else:
             found.append(f"<{t}>{render()}</{t}>")
-    out.propstats(res.path, found, missing)
+    out.propstats(path, found, missing)
 
 
 def _one_card(
