@@ -61,6 +61,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from adapters.records import ContactRecord
+from crm import audit
 from crm.importing import (
     FIELD_LIMITS,
     MAX_TEXT,
@@ -71,6 +72,7 @@ from crm.importing import (
     store_customer,
 )
 from crm.models import (
+    Account,
     ContactPoint,
     CustomerCategory,
     CustomerFieldSource,
@@ -152,6 +154,7 @@ def ingest_contacts(
         raise ValueError(f"contacts policy {policy!r}: expected enrich or import")
     result = ContactsResult()
     now = utcnow()
+    changed: dict[str, list[str]] = {}  # outcome -> the cards (remote ids), for the audit log
     for contact in records:
         card = _validated(contact, default_region)
         merged: list[str] = []
@@ -169,6 +172,8 @@ def ingest_contacts(
             setattr(result, outcome, getattr(result, outcome) + 1)
             result.skipped.extend(card.skipped)
             result.merged.extend(f"{contact.remote_id}: {note}" for note in merged)
+            if outcome in ("created", "enriched"):
+                changed.setdefault(outcome, []).append(contact.remote_id)
     gone = list(dict.fromkeys(deleted))
     if gone:
         session.execute(
@@ -182,6 +187,17 @@ def ingest_contacts(
             .values(removed_at=now)
         )
         result.removed = len(gone)
+    if changed:  # the audit log: which source created or changed customers
+        name = session.scalar(select(Account.name).where(Account.id == account_id))
+        audit.record(
+            session,
+            f"sync:{name or account_id}",
+            "contacts.sync",
+            collection,
+            created=result.created,
+            enriched=result.enriched,
+            cards={k: v[:200] for k, v in changed.items()},
+        )
     if result.problems or result.skipped:
         log.info(
             "contacts of account %d: %d cards not stored, %d values skipped",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from adapters.records import ContactRecord
 from crm.contacts import ContactsResult, ingest_contacts
 from crm.models import (
+    AuditEntry,
     ContactPoint,
     CustomerFieldSource,
     Organization,
@@ -135,6 +136,10 @@ def test_import_creates_people_and_organizations(session: Session) -> None:
     again = ingest(session, cards, policy="import")
     assert (again.created, again.unchanged) == (0, 2)
     assert count(session, Person) == 1 and count(session, Organization) == 2
+    # the audit log names the source: one entry for the batch that created them
+    [entry] = session.scalars(select(AuditEntry).where(AuditEntry.action == "contacts.sync"))
+    assert entry.actor.startswith("sync:") and '"created": 2' in entry.details
+    assert "/alice/contacts/acme.vcf" in entry.details
 
 
 def test_an_edited_field_is_not_overwritten(session: Session) -> None:
