@@ -294,6 +294,16 @@ def follow_ups_for(session: Session, user_id: int, *, today: date) -> Agenda:
     return agenda
 
 
+def recently_closed(session: Session, user_id: int, *, since: datetime) -> list[FollowUpItem]:
+    """``user_id``'s follow-ups done or cancelled since ``since``, to reopen by mistake."""
+    return _items(
+        session,
+        FollowUp.assignee_id == user_id,
+        FollowUp.status != "open",
+        FollowUp.closed_at >= since,
+    )
+
+
 def open_for_customer(session: Session, kind: str, customer_id: int) -> list[FollowUpItem]:
     """A person's or an organization's open follow-ups (an organization's include those
     on its people)."""

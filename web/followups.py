@@ -6,7 +6,7 @@ assignee, the creator and admins (crm.followups.may_change)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -27,8 +27,10 @@ from crm.followups import (
     due_for,
     follow_ups_for,
     open_for_customer,
+    recently_closed,
+    reopen_follow_up,
 )
-from crm.models import Interaction, User
+from crm.models import Interaction, User, utcnow
 from crm.normalize import InvalidValueError
 from crm.visibility import visible_to
 from web import db
@@ -55,6 +57,14 @@ class FollowUpForm(FlaskForm):
     note = TextAreaField("Note", validators=[Length(max=MAX_NOTE)])
     waiting_for_reply = BooleanField("Waiting for a reply (closes itself when it comes)")
     next = HiddenField()
+
+
+class ReopenForm(FlaskForm):
+    pass
+
+
+#: how long closed follow-ups stay listed (to reopen one closed by mistake)
+RECENT_DAYS = 14
 
 
 class CloseForm(FlaskForm):
@@ -125,7 +135,16 @@ def mine() -> ResponseReturnValue:
     if whose is None:
         abort(404)
     agenda = follow_ups_for(session, user_id, today=date.today())
-    return render_template("followups.html", agenda=agenda, whose=whose, users=users)
+    closed = recently_closed(session, user_id, since=utcnow() - timedelta(days=RECENT_DAYS))
+    return render_template(
+        "followups.html",
+        agenda=agenda,
+        closed=closed,
+        recent_days=RECENT_DAYS,
+        whose=whose,
+        users=users,
+        reopen_form=ReopenForm(formdata=None),
+    )
 
 
 @bp.route("", methods=["POST"])
@@ -197,6 +216,25 @@ def close(follow_up_id: int) -> ResponseReturnValue:
     session.commit()
     flash("Follow-up done." if form.status.data == "done" else "Follow-up cancelled.", "info")
     return redirect(_safe_next(form.next.data) or url_for("followups.mine"))
+
+
+@bp.route("/<int:follow_up_id>/reopen", methods=["POST"])
+@role_required("staff")
+def reopen(follow_up_id: int) -> ResponseReturnValue:
+    if not ReopenForm().validate_on_submit():
+        abort(400)
+    session = db.session()
+    try:
+        follow_up = reopen_follow_up(
+            session, follow_up_id, actor=current_user.name, viewer=current_viewer()
+        )
+    except LookupError:
+        abort(404)
+    except PermissionError:
+        abort(403)
+    session.commit()
+    flash(f"Follow-up open again, due {follow_up.due_on.isoformat()}.", "info")
+    return redirect(url_for("followups.mine"))
 
 
 def _customer_of(follow_up: Any) -> tuple[str, int]:

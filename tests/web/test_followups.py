@@ -206,7 +206,15 @@ def test_done_cancel_and_who_may(
         now: ("cancelled", "staff"),
         admins: ("open", ""),
     }
-    assert 'data-follow-up="' not in text(staff.get("/follow-ups"))
+    page = text(staff.get("/follow-ups"))
+    closed = page[page.index('id="closed"') :]  # closed ones are listed apart, to reopen
+    assert 'data-follow-up="' not in page[: page.index('id="closed"')]
+    assert f'data-follow-up="{late}"' in closed and f'data-follow-up="{now}"' in closed
+    assert viewer.post(f"/follow-ups/{late}/reopen").status_code == 403
+    assert staff.post(f"/follow-ups/{late}/reopen").status_code == 302
+    page = text(staff.get("/follow-ups"))
+    assert page.index(f'data-follow-up="{late}"') < page.index('id="closed"')
+    assert staff.post(f"/follow-ups/{late}/close", {"status": "done"}).status_code == 302
     # an admin may look at anyone's list; staff may not
     other = text(admin.get(f"/follow-ups?user={ids['admin']}"))
     assert f'data-follow-up="{admins}"' in other

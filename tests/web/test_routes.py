@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL (the ``sessions`` fixture)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from flask import Flask
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm.addressbooks import add_book
-from crm.models import Account, Interaction, ReviewItem
+from crm.models import Account, FollowUp, Interaction, ReviewItem, User
 from tests.web.conftest import Browser
 from web import openapi
 
@@ -69,6 +70,7 @@ ROUTES = [
     ("GET", "/follow-ups", "viewer"),
     ("POST", "/follow-ups", "staff"),
     ("POST", "/follow-ups/{person}/close", "staff"),  # any id: the form is checked first
+    ("POST", "/follow-ups/{followup}/reopen", "staff"),
     ("GET", "/admin/persons", "admin"),
     ("POST", "/admin/persons/export", "admin"),
     ("GET", "/admin/persons/erase", "admin"),
@@ -105,6 +107,14 @@ def ids(app: Flask, sessions: sessionmaker[Session], tmp_path) -> dict[str, int 
             graph=graph.id,
         )
         add_book(session, "vip", "VIP customers", "category", "VIP", ["staff"])
+        staff_id = session.scalar(select(User.id).where(User.name == "staff"))
+        found["followup"] = FollowUp(
+            person_id=found["greta"], assignee_id=staff_id, due_on=date(2030, 1, 1),
+            created_by="staff",
+        )  # fmt: skip
+        session.add(found["followup"])
+        session.flush()
+        found["followup"] = found["followup"].id
     found["book"] = "vip"
     return found
 
@@ -119,7 +129,17 @@ def test_route_needs_login(anonymous: Browser, method, url, role) -> None:
     target = _url(
         url,
         dict.fromkeys(
-            ["person", "org", "interaction", "attachment", "review", "account", "graph", "book"],
+            [
+                "person",
+                "org",
+                "interaction",
+                "attachment",
+                "review",
+                "account",
+                "graph",
+                "book",
+                "followup",
+            ],
             1,
         ),
     )
