@@ -311,11 +311,11 @@ def _targets(session: Session, rule: PrivacyRule) -> tuple[set[int], set[int]]:
     owner = session.get(User, rule.user_id)
     mine = _users_sources(owner)
     query = (
-        select(InteractionSource.id, InteractionSource.collection)
+        select(InteractionSource.id, InteractionSource.collection, InteractionSource.labels)
         .join(Interaction, Interaction.id == InteractionSource.interaction_id)
         .where(mail, mine)
     )
-    if rule.kind == "label":
+    if rule.kind == "label":  # narrowed here, matched against whole lines below
         query = query.where(
             func.lower(InteractionSource.labels).contains(rule.value, autoescape=True)
         )
@@ -323,19 +323,12 @@ def _targets(session: Session, rule: PrivacyRule) -> tuple[set[int], set[int]]:
         matching = select(Participant.interaction_id).where(_participant_matches(rule))
         query = query.where(InteractionSource.interaction_id.in_(matching))
     found = set()
-    for source_id, collection in session.execute(query):
+    for source_id, collection, labels in session.execute(query):
         if rule.kind == "folder" and not folder_matches(rule.value, collection):
             continue
+        if rule.kind == "label" and rule.value not in labels.lower().splitlines():
+            continue  # "private" is not "private-ish"
         found.add(source_id)
-    if rule.kind == "label":  # the LIKE above also finds "private-ish": check whole lines
-        labels = dict(
-            session.execute(
-                select(InteractionSource.id, InteractionSource.labels).where(
-                    InteractionSource.id.in_(found or {-1})
-                )
-            ).all()
-        )
-        found = {i for i in found if rule.value in labels[i].lower().splitlines()}
     return found, set()
 
 
