@@ -99,13 +99,13 @@ def save_customer(
             problems.append(InvalidValueError(key, value[:20], reason))
     model: type[Person] | type[Organization] = Person if entered.kind == "person" else Organization
     customer = _load(session, model, customer_id)
-    problems += _taken(session, emails, customer)
+    problems += _taken(session, list(emails), customer)
     problems += _references(session, entered)
     if problems:
         raise InvalidValues(problems)
     changed = _apply(customer, entered, name, ids)
-    changed += _points(session, customer, "email", emails, entered.emails)
-    changed += _points(session, customer, "phone", phones, entered.phones)
+    changed += _points(session, customer, "email", emails)
+    changed += _points(session, customer, "phone", phones)
     if customer_id is None:
         session.add(customer)
     session.flush()
@@ -132,8 +132,9 @@ def _load(
 
 def _checked(
     values: list[str], check: Callable[[str], str], problems: list[InvalidValueError]
-) -> list[str]:
-    out = []
+) -> dict[str, str]:
+    """Each valid value, cleaned, with the first line it was written as (in order)."""
+    out: dict[str, str] = {}
     for value in (v.strip() for v in values):
         if not value:
             continue
@@ -142,8 +143,7 @@ def _checked(
         except InvalidValueError as exc:
             problems.append(exc)
             continue
-        if cleaned not in out:
-            out.append(cleaned)
+        out.setdefault(cleaned, value)
     return out
 
 
@@ -208,26 +208,22 @@ def _apply(
 
 
 def _points(
-    session: Session,
-    customer: Person | Organization,
-    kind: str,
-    values: list[str],
-    written: list[str],
+    session: Session, customer: Person | Organization, kind: str, values: dict[str, str]
 ) -> list[str]:
-    """Make the customer's contact points of ``kind`` exactly ``values``."""
+    """Make the customer's contact points of ``kind`` exactly ``values`` (cleaned value ->
+    as written)."""
     current = [p for p in customer.contact_points if p.kind == kind]
     known = {p.value for p in current}
-    originals = dict(zip(values, (w.strip() for w in written if w.strip()), strict=False))
     changed = False
     for point in current:
         if point.value not in values:
             customer.contact_points.remove(point)
             session.delete(point)
             changed = True
-    for value in values:
+    for value, written in values.items():
         if value not in known:
             customer.contact_points.append(
-                ContactPoint(kind=kind, value=value, original=originals.get(value, value)[:320])
+                ContactPoint(kind=kind, value=value, original=written[:320])
             )
             changed = True
     return [f"{kind}s"] if changed else []

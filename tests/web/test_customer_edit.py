@@ -123,3 +123,17 @@ def test_organizations_and_roles(
     with sessions() as session:
         org = session.scalars(select(Organization)).one()
         assert (org.name, org.vat_id) == ("Kranich Bau AG", "ATU13585627")
+
+
+def test_a_number_written_twice_is_stored_once_each_with_the_way_it_was_written(
+    staff: Browser, sessions: sessionmaker[Session]
+) -> None:
+    staff.get("/people/new")
+    phones = "040 1234567\n+49 40 1234567\n0171 2345678"
+    assert staff.post("/people/new", {**GOOD, "phones": phones}).status_code == 302
+    with sessions() as session:
+        stored = sorted(
+            (p.value, p.original)
+            for p in session.scalars(select(ContactPoint).where(ContactPoint.kind == "phone"))
+        )
+    assert stored == [("+491712345678", "0171 2345678"), ("+49401234567", "040 1234567")]
