@@ -11,7 +11,6 @@ compared). ``last_used_at`` is written at most once a minute per token.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from datetime import timedelta
 
@@ -19,13 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm.models import ApiToken, User, utcnow
-from crm.users import LoggedIn, UserError
+from crm.users import LoggedIn, check_credential_name
 
 PREFIX = "crm_"
-MAX_PER_USER = 50
 #: last_used_at is written at most this often
 USE_RESOLUTION = timedelta(minutes=1)
-_LABEL = re.compile(r"[^\x00-\x20\x7f][^\x00-\x1f\x7f]{0,63}")
 
 
 def digest(token: str) -> str:
@@ -36,14 +33,8 @@ def digest(token: str) -> str:
 def create(session: Session, user: User, name: str) -> str:
     """A new API token of ``user`` named ``name``: the only time the token exists.
     :class:`UserError` for an empty, long or taken name."""
-    name = name.strip()
-    if not _LABEL.fullmatch(name):
-        raise UserError("name the API token (1 to 64 characters), such as 'pbx'")
     taken = session.scalars(select(ApiToken.name).where(ApiToken.user_id == user.id)).all()
-    if name in taken:
-        raise UserError(f"{user.name} has an API token named {name!r} already")
-    if len(taken) >= MAX_PER_USER:
-        raise UserError(f"a user can have at most {MAX_PER_USER} API tokens")
+    name = check_credential_name(name, taken, user, "API token", "pbx")
     token = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=digest(token)))
     session.flush()

@@ -24,14 +24,19 @@ from sqlalchemy.orm import Session
 
 from crm import audit
 from crm.models import AppPassword, LoginThrottle, User, utcnow
-from crm.users import LoggedIn, UserError, record_failure, throttle_keys
+from crm.users import (
+    MAX_CREDENTIALS,
+    LoggedIn,
+    check_credential_name,
+    record_failure,
+    throttle_keys,
+)
 
 ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 LENGTH = 24
-MAX_PER_USER = 50
+MAX_PER_USER = MAX_CREDENTIALS
 #: last_used_at is written at most this often (a write per request would be a write per card)
 USE_RESOLUTION = timedelta(minutes=10)
-_LABEL = re.compile(r"[^\x00-\x20\x7f][^\x00-\x1f\x7f]{0,63}")
 
 
 def _digest(password: str) -> str:
@@ -42,14 +47,8 @@ def _digest(password: str) -> str:
 def create(session: Session, user: User, name: str, *, actor: str = "system") -> str:
     """A new app password of ``user`` named ``name`` (such as "iPhone"); the only time
     the password itself exists. :class:`UserError` for an empty, long or taken name."""
-    name = name.strip()
-    if not _LABEL.fullmatch(name):
-        raise UserError("name the app password (1 to 64 characters), such as 'iPhone'")
     taken = session.scalars(select(AppPassword.name).where(AppPassword.user_id == user.id)).all()
-    if name in taken:
-        raise UserError(f"{user.name} has an app password named {name!r} already")
-    if len(taken) >= MAX_PER_USER:
-        raise UserError(f"a user can have at most {MAX_PER_USER} app passwords")
+    name = check_credential_name(name, taken, user, "app password", "iPhone")
     raw = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
     password = "-".join(raw[i : i + 4] for i in range(0, LENGTH, 4))
     session.add(AppPassword(user_id=user.id, name=name, digest=_digest(password)))

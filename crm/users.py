@@ -11,6 +11,7 @@ argon2 work.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,6 +64,28 @@ class LoggedIn:
     id: int
     name: str
     role: str
+
+
+#: the name of an app password or API token: 1 to 64 printable characters
+_CREDENTIAL_NAME = re.compile(r"[^\x00-\x20\x7f][^\x00-\x1f\x7f]{0,63}")
+#: how many app passwords, and how many API tokens, one user may have
+MAX_CREDENTIALS = 50
+
+
+def check_credential_name(
+    name: str, taken: Sequence[str], user: User, what: str, example: str
+) -> str:
+    """The stripped ``name`` for a new ``what`` ("app password", "API token") of ``user``
+    who has ``taken`` already; :class:`UserError` for an empty, long or taken name, or one
+    too many."""
+    name = name.strip()
+    if not _CREDENTIAL_NAME.fullmatch(name):
+        raise UserError(f"name the {what} (1 to 64 characters), such as {example!r}")
+    if name in taken:
+        raise UserError(f"{user.name} has an {what} named {name!r} already")
+    if len(taken) >= MAX_CREDENTIALS:
+        raise UserError(f"a user can have at most {MAX_CREDENTIALS} {what}s")
+    return name
 
 
 def check_password_rules(password: str) -> str:
