@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crm import audit
 from crm.models import ApiToken, User, utcnow
 from crm.users import LoggedIn, check_credential_name
 
@@ -30,7 +31,7 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.strip().encode()).hexdigest()
 
 
-def create(session: Session, user: User, name: str) -> str:
+def create(session: Session, user: User, name: str, *, actor: str = "system") -> str:
     """A new API token of ``user`` named ``name``: the only time the token exists.
     :class:`UserError` for an empty, long or taken name."""
     taken = session.scalars(select(ApiToken.name).where(ApiToken.user_id == user.id)).all()
@@ -38,6 +39,7 @@ def create(session: Session, user: User, name: str) -> str:
     token = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user_id=user.id, name=name, token_hash=digest(token)))
     session.flush()
+    audit.record(session, actor, "api_token.create", f"{user.name}: {name}")
     return token
 
 
@@ -51,7 +53,7 @@ def list_for(session: Session, user_id: int | None = None) -> list[tuple[ApiToke
     return [(token, name) for token, name in session.execute(query)]
 
 
-def revoke(session: Session, user_id: int, name: str) -> bool:
+def revoke(session: Session, user_id: int, name: str, *, actor: str = "system") -> bool:
     """Delete the user's API token named ``name``; False when there is none."""
     row = session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.name == name)
@@ -60,6 +62,7 @@ def revoke(session: Session, user_id: int, name: str) -> bool:
         return False
     session.delete(row)
     session.flush()
+    audit.record(session, actor, "api_token.revoke", f"user {user_id}: {name}")
     return True
 
 

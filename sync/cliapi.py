@@ -11,7 +11,7 @@ from crm.db import will_write
 from crm.models import User
 from crm.users import UserError
 from sync import output
-from sync.clicontext import Context, _user_errors
+from sync.clicontext import Context, _user_errors, cli_actor
 
 
 def register(main: click.Group) -> None:
@@ -37,7 +37,7 @@ def add(obj: Context, user: str, name: str) -> None:
     with sessions.begin() as session:
         will_write(session)
         try:
-            token = apitokens.create(session, _user(session, user), name)
+            token = apitokens.create(session, _user(session, user), name, actor=cli_actor())
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(token)
@@ -79,7 +79,7 @@ def revoke(obj: Context, user: str, name: str) -> None:
         sessions = obj.sessions()
     with sessions.begin() as session:
         will_write(session)
-        if not apitokens.revoke(session, _user(session, user).id, name):
+        if not apitokens.revoke(session, _user(session, user).id, name, actor=cli_actor()):
             raise click.ClickException(f"{user} has no API token named {name!r}")
     click.echo(f"API token {name!r} of {user} revoked")
 

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from crm.apitokens import verify
 from crm.db import make_engine, make_sessionmaker
+from crm.models import AuditEntry, User
 from sync.cli import main
 from tests.sync.test_cli import write_config
 
@@ -58,3 +60,18 @@ def test_add_list_revoke(config: Path, db_url: str) -> None:
     assert owner_of(db_url, token) is None
     assert run(config, "api-token", "revoke", "ann", "pbx").exit_code == 1
     assert run(config, "api-token", "add", "nobody", "x").exit_code == 1
+    engine = make_engine(db_url)
+    with make_sessionmaker(engine)() as session:
+        made = session.execute(
+            select(AuditEntry.actor, AuditEntry.action, AuditEntry.target)
+            .where(AuditEntry.action.startswith("api_token."))
+            .order_by(AuditEntry.id)
+        ).all()
+        ann = session.scalar(select(User.id).where(User.name == "ann"))
+    engine.dispose()
+    assert [(a, t) for _, a, t in made] == [
+        ("api_token.create", "ann: pbx"),
+        ("api_token.create", "bob: pbx"),
+        ("api_token.revoke", f"user {ann}: pbx"),
+    ]
+    assert all(actor.startswith("cli") for actor, _, _ in made)
